@@ -128,8 +128,8 @@ class Speck:
 
         The blocks travel side by side in one big integer, one 64-bit lane per block with the
         32-bit word in the low half of its lane and the high half as guard bits: the
-        rotations spill only into guard bits (masked off) and the carry of the addition
-        stops in its own lane's guard bits. The result, each lane being y | x << 32, is
+        rotations spill only into guard bits (masked off before the addition) and the carry
+        of the addition stops in its own lane's first guard bit. The result, each lane being y | x << 32, is
         exactly the little-endian bytes of the encrypted blocks.
         """
         cached = self._lane_keys.get(lanes)
@@ -141,7 +141,9 @@ class Speck:
         y = packed & mask
         x = (packed >> 32) & mask
         for k in lane_keys:
-            x = ((x >> 8 | x << 24) + y) & mask ^ k
+            # Mask the rotation before adding: guard bits full of ones plus a carry would
+            # otherwise ripple into the next lane.
+            x = ((x >> 8 | x << 24) & mask) + y & mask ^ k
             y = (y << 3 | y >> 29) & mask ^ x
         return (y | x << 32).to_bytes(lanes * BLOCK_SIZE, "little")
 
