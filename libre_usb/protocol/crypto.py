@@ -129,8 +129,8 @@ class Speck:
         The blocks travel side by side in one big integer, one 64-bit lane per block with the
         32-bit word in the low half of its lane and the high half as guard bits: the
         rotations spill only into guard bits (masked off before the addition) and the carry
-        of the addition stops in its own lane's first guard bit. The result, each lane being y | x << 32, is
-        exactly the little-endian bytes of the encrypted blocks.
+        of the addition stops in its own lane's first guard bit. The result, each lane being
+        y | x << 32, is exactly the little-endian bytes of the encrypted blocks.
         """
         cached = self._lane_keys.get(lanes)
         if cached is None:
