@@ -262,6 +262,16 @@ class SessionCipher:
         #: The sequence field of the last report :meth:`open` accepted (recorded, not enforced).
         self.last_peer_sequence: int | None = None
 
+    @property
+    def enc_key(self) -> int:
+        """The session encryption key (for logs of one's own session; never persist it)."""
+        return self._cipher.key
+
+    @property
+    def mac_key(self) -> int:
+        """The session MAC key."""
+        return self._mac.cipher.key
+
     def _keystream(self, nonce: bytes) -> bytes:
         # One-entry cache: the host-to-device nonce is the same for every report.
         cached_nonce, stream = self._stream_cache

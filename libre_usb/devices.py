@@ -1,0 +1,126 @@
+"""Device models as data: one :class:`DeviceModel` per reader family, no class per model.
+
+A model says which USB product ids it has, whether the transport is encrypted, how text
+commands are sent, which commands answer serial / version / unit, which informational
+commands to read, and which record commands to send with which parser
+(:data:`libre_usb.protocol.records.PARSERS`).
+
+Only read-only commands appear here. :func:`is_read_only` is the gate the session uses:
+nothing that writes to the reader is ever sent unless a caller explicitly allows the
+clock setters, and erase commands (``$resetpatient``) are refused always.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .errors import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordSource:
+    """A multi-record command and the parser of its lines."""
+
+    command: str
+    parser: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceModel:
+    name: str
+    title: str
+    product_ids: tuple[int, ...]
+    encrypted: bool = False
+    #: the message type of text commands (0x60 works on every reader; Abbott sends 0x21)
+    text_command_type: int = 0x60
+    serial_command: str = "$sn?"
+    version_command: str = "$swver?"
+    #: command answering the display unit, and its reply -> unit name
+    unit_command: str | None = "$uom?"
+    unit_values: tuple[tuple[str, str], ...] = (("0", "mmol/L"), ("1", "mg/dL"))
+    #: informational read-only commands whose replies go into the dump
+    info_commands: tuple[str, ...] = ()
+    records: tuple[RecordSource, ...] = ()
+    #: whether the clock is read with $rdt? (Libre family) or $date?/$time?
+    has_rdt: bool = True
+
+
+_LIBRE_INFO = (
+    "$ptname?", "$ptid?", "$dbrnum?", "$rdt?", "$date?", "$time?", "$brandname?",
+    "$marketlev?", "$lang?", "$ntsound?", "$btsound?", "$getrmndr,0", "$patch?",
+)
+_LIBRE_RECORDS = (
+    RecordSource("$history?", "libre_history"),
+    RecordSource("$arresult?", "libre_arresult"),
+)
+
+MODELS: dict[str, DeviceModel] = {
+    model.name: model
+    for model in (
+        DeviceModel(
+            name="libre",
+            title="FreeStyle Libre",
+            product_ids=(0x3650,),
+            info_commands=_LIBRE_INFO,
+            records=_LIBRE_RECORDS,
+        ),
+        DeviceModel(
+            name="libre2",
+            title="FreeStyle Libre 2",
+            product_ids=(0x3950,),
+            encrypted=True,
+            info_commands=_LIBRE_INFO,
+            records=_LIBRE_RECORDS,
+        ),
+        DeviceModel(
+            name="libre3",
+            title="FreeStyle Libre 3",
+            product_ids=(0x3960,),
+            encrypted=True,
+            info_commands=_LIBRE_INFO,
+            records=(
+                RecordSource("$history?", "libre3_history"),
+                RecordSource("$arresult?", "libre3_arresult"),
+            ),
+        ),
+    )
+}
+
+#: every Abbott HID reader product id we know, with its model name
+KNOWN_PRODUCT_IDS: dict[int, str] = {
+    pid: model.name for model in MODELS.values() for pid in model.product_ids
+}
+
+
+def model_by_name(name: str) -> DeviceModel:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise InputError(
+            f"unknown reader model {name!r}; known: {', '.join(sorted(MODELS))}"
+        ) from None
+
+
+def model_for_product_id(product_id: int) -> DeviceModel:
+    name = KNOWN_PRODUCT_IDS.get(product_id)
+    if name is None:
+        raise InputError(f"USB product id 0x{product_id:04x} is not a known FreeStyle reader")
+    return MODELS[name]
+
+
+#: commands that read and never change the reader, beyond the ``...?`` queries
+_READ_ONLY_WITH_ARGS = frozenset({"$getrmndr,0", "$getrmndrst,0", "$mlcalget,3", "$gettags,2,2"})
+#: commands that change the reader and that a caller may allow explicitly
+CLOCK_SETTERS = ("$date,", "$time,")
+#: commands that erase data: never sent, whatever the caller says
+FORBIDDEN = ("$resetpatient", "$swreset", "$resetall", "$erase", "$clear")
+
+
+def is_read_only(command: str) -> bool:
+    """True for commands that only read (``$xxx?`` and a few known getters)."""
+    command = command.strip()
+    if any(command.lower().startswith(bad) for bad in FORBIDDEN):
+        return False
+    if command.startswith("$") and command.endswith("?") and "," not in command:
+        return True
+    return command in _READ_ONLY_WITH_ARGS

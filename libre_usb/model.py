@@ -1,0 +1,353 @@
+"""The data model: every record a reader stores, as typed, serialisable records.
+
+One reader line can hold several things: a Libre ``$arresult?`` type-2 line is a scan (or
+strip test) *and* whatever the user noted with it (insulin, food, exercise, medication,
+comments). Each becomes its own record, all sharing the line's ``record_id``; the reading
+record (or the first one made from the line) keeps the unknown fields in ``raw``.
+
+Nothing is dropped: fields of unknown meaning are kept in ``raw`` as ``[index, value]``
+pairs (0-based index into the comma-separated line), and lines of unknown record types
+become :class:`UnknownRecord` with every field.
+
+Times: ``local_time`` is the reader's own clock, naive, exactly as stored. ``utc`` and
+``time_status`` are filled in by :mod:`libre_usb.timeline` when a time zone is known.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+
+
+class Kind(str, enum.Enum):
+    """What a record is. The value is the name used in every output format."""
+
+    HISTORY = "history"  # periodic sensor reading ($history?)
+    SCAN = "scan"  # sensor scan ($arresult? type 2, reading type 2)
+    GLUCOSE = "glucose"  # blood-glucose strip test
+    KETONE = "ketone"  # beta-ketone strip test
+    INSULIN = "insulin"
+    FOOD = "food"
+    EXERCISE = "exercise"
+    MEDICATION = "medication"
+    NOTE = "note"  # custom comment text
+    TIME_CHANGE = "time_change"
+    UNKNOWN = "unknown"  # a record type we cannot decode, kept whole
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: plural group names used in the ``json`` format, in output order
+GROUPS: dict[Kind, str] = {
+    Kind.HISTORY: "history",
+    Kind.SCAN: "scans",
+    Kind.GLUCOSE: "glucose",
+    Kind.KETONE: "ketones",
+    Kind.INSULIN: "insulin",
+    Kind.FOOD: "food",
+    Kind.EXERCISE: "exercise",
+    Kind.MEDICATION: "medication",
+    Kind.NOTE: "notes",
+    Kind.TIME_CHANGE: "time_changes",
+    Kind.UNKNOWN: "unknown",
+}
+
+TREND_NAMES = {
+    0: "none",
+    1: "falling_quickly",
+    2: "falling",
+    3: "stable",
+    4: "rising",
+    5: "rising_quickly",
+}
+
+#: the error bit a reader sets on an invalid reading (protocol.md 4.1, 4.2)
+ERROR_INVALID = 0x8000
+
+RawFields = tuple[tuple[int, str], ...]
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.isoformat(timespec="seconds")
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if text.endswith("Z"):
+        return dt.datetime.fromisoformat(text[:-1]).replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.fromisoformat(text)
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """Fields every record has."""
+
+    kind: ClassVar[Kind]
+
+    record_id: int
+    #: the command whose reply held the record (``$history?``, ``$arresult?``, ``$result?``)
+    source: str
+    #: the record-type field of the line as the reader wrote it
+    record_type: int
+    #: the reader's clock when the record was made, naive; None if the reader's date was invalid
+    local_time: dt.datetime | None
+    #: fields of unknown meaning, as ``(index, value)`` pairs
+    raw: RawFields = ()
+    #: absolute instant (UTC), when the timeline could place the record
+    utc: dt.datetime | None = None
+    #: how ``utc`` was found: see :mod:`libre_usb.timeline`; "" before placement
+    time_status: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``kind`` first, then the fields in declaration order."""
+        out: dict[str, Any] = {"kind": self.kind.value}
+        for field in dataclasses.fields(self):
+            out[field.name] = _to_json(getattr(self, field.name))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        """Rebuild any record from :meth:`to_dict` output (dispatches on ``kind``)."""
+        target = RECORD_CLASSES[Kind(data["kind"])]
+        kwargs: dict[str, Any] = {}
+        for field in dataclasses.fields(target):
+            if field.name in data:
+                kwargs[field.name] = _from_json(field.name, data[field.name])
+        return target(**kwargs)
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return _iso(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_to_json(item) for item in value]
+    return value
+
+
+_TIME_FIELDS = {"local_time", "utc", "old_time", "new_time"}
+_DECIMAL_FIELDS = {"units", "ketone_mmol_l"}
+
+
+def _from_json(name: str, value: Any) -> Any:
+    if name in _TIME_FIELDS:
+        return _parse_time(value)
+    if name in _DECIMAL_FIELDS and value is not None:
+        return Decimal(str(value))
+    if name == "raw":
+        return tuple((int(index), str(text)) for index, text in value)
+    if name == "fields":
+        return tuple(str(item) for item in value)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryRecord(Record):
+    """A periodic sensor reading (every 15 minutes on Libre 1/2)."""
+
+    kind: ClassVar[Kind] = Kind.HISTORY
+
+    glucose_mg_dl: int | None = None
+    #: minutes since the sensor was started
+    sensor_runtime_min: int | None = None
+    #: True on the first reading of a new sensor
+    first_after_insertion: bool = False
+    #: the reader's error bitfield (0x8000 = invalid reading); errored readings are kept
+    errors: int = 0
+
+    @property
+    def invalid(self) -> bool:
+        return bool(self.errors)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadingRecord(Record):
+    """A scan, a blood-glucose strip test or a ketone strip test."""
+
+    glucose_mg_dl: int | None = None
+    #: value field as the reader wrote it (ketone: mg/dL-equivalent, mmol/L = raw / 18)
+    value_raw: str = ""
+    ketone_mmol_l: Decimal | None = None
+    #: trend arrow 0..5 (scans only), see TREND_NAMES
+    trend: int | None = None
+    #: "LO" or "HI" when the reader reported the value out of range, else None
+    out_of_range: str | None = None
+    #: the reader's "error or LO" flag (Libre $arresult? field 11)
+    error_flag: bool = False
+    #: the reader's error bitfield (0x8000 = invalid)
+    errors: int = 0
+
+    @property
+    def invalid(self) -> bool:
+        return bool(self.errors) or self.error_flag
+
+    @property
+    def trend_name(self) -> str | None:
+        return None if self.trend is None else TREND_NAMES.get(self.trend, f"unknown_{self.trend}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanRecord(ReadingRecord):
+    kind: ClassVar[Kind] = Kind.SCAN
+
+
+@dataclasses.dataclass(frozen=True)
+class GlucoseRecord(ReadingRecord):
+    kind: ClassVar[Kind] = Kind.GLUCOSE
+
+
+@dataclasses.dataclass(frozen=True)
+class KetoneRecord(ReadingRecord):
+    kind: ClassVar[Kind] = Kind.KETONE
+
+
+@dataclasses.dataclass(frozen=True)
+class InsulinRecord(Record):
+    """Insulin the user logged: ``rapid`` or ``long`` (Libre), or a Neo insulin type."""
+
+    kind: ClassVar[Kind] = Kind.INSULIN
+
+    insulin_type: str = "rapid"
+    #: units, exact (the reader stores half units)
+    units: Decimal | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FoodRecord(Record):
+    kind: ClassVar[Kind] = Kind.FOOD
+
+    #: grams of carbohydrate; None when food was noted without an amount
+    carbs_g: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ExerciseRecord(Record):
+    kind: ClassVar[Kind] = Kind.EXERCISE
+
+
+@dataclasses.dataclass(frozen=True)
+class MedicationRecord(Record):
+    kind: ClassVar[Kind] = Kind.MEDICATION
+
+
+@dataclasses.dataclass(frozen=True)
+class NoteRecord(Record):
+    """One custom comment the user attached (Libre: comments 1..6)."""
+
+    kind: ClassVar[Kind] = Kind.NOTE
+
+    comment_index: int = 0
+    text: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeChangeRecord(Record):
+    """The user changed the reader's clock from ``old_time`` to ``new_time``."""
+
+    kind: ClassVar[Kind] = Kind.TIME_CHANGE
+
+    old_time: dt.datetime | None = None
+    new_time: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class UnknownRecord(Record):
+    """A record type we cannot decode: every field is kept, in order."""
+
+    kind: ClassVar[Kind] = Kind.UNKNOWN
+
+    fields: tuple[str, ...] = ()
+
+
+RECORD_CLASSES: dict[Kind, type[Record]] = {
+    Kind.HISTORY: HistoryRecord,
+    Kind.SCAN: ScanRecord,
+    Kind.GLUCOSE: GlucoseRecord,
+    Kind.KETONE: KetoneRecord,
+    Kind.INSULIN: InsulinRecord,
+    Kind.FOOD: FoodRecord,
+    Kind.EXERCISE: ExerciseRecord,
+    Kind.MEDICATION: MedicationRecord,
+    Kind.NOTE: NoteRecord,
+    Kind.TIME_CHANGE: TimeChangeRecord,
+    Kind.UNKNOWN: UnknownRecord,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceInfo:
+    """What the reader says about itself and its settings.
+
+    ``replies`` keeps the raw reply text of every informational command we sent, so
+    settings we do not decode yet are still in the dump.
+    """
+
+    model: str
+    product_id: int
+    serial: str | None = None
+    software_version: str | None = None
+    #: the display unit ("mg/dL" or "mmol/L"); record values are always mg/dL
+    unit: str | None = None
+    #: the reader's clock when it was read, naive; None if invalid
+    clock: dt.datetime | None = None
+    patient_name: str | None = None
+    patient_id: str | None = None
+    #: the database record counter ($dbrnum?), which survives factory resets
+    record_count: int | None = None
+    #: raw reply text of each informational command, by command
+    replies: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "replies":
+                out[field.name] = dict(value)
+            else:
+                out[field.name] = _to_json(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeviceInfo:
+        kwargs: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            if field.name not in data:
+                continue
+            value = data[field.name]
+            if field.name == "replies":
+                value = tuple((str(k), str(v)) for k, v in value.items())
+            elif field.name == "clock":
+                value = _parse_time(value)
+            kwargs[field.name] = value
+        return cls(**kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Dump:
+    """Everything read from one reader."""
+
+    device: DeviceInfo
+    records: tuple[Record, ...]
+    #: the IANA zone used to place records in time, if any
+    timezone: str | None = None
+
+    def by_kind(self, kind: Kind) -> list[Record]:
+        return [record for record in self.records if record.kind is kind]
+
+    def counts(self) -> dict[str, int]:
+        return {GROUPS[kind]: len(self.by_kind(kind)) for kind in Kind}

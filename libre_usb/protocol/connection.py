@@ -1,0 +1,221 @@
+"""The host side of a reader connection as a sans-I/O state machine.
+
+Like h11: the caller asks for the bytes of a request (``pre_init()``, ``init()``,
+``text_command()``...), writes them however it likes, then hands every report it reads to
+:meth:`HostConnection.receive`, which returns an event when one is complete. No I/O, no
+clock: timeouts and retries belong to the caller (:mod:`libre_usb.session`).
+
+States::
+
+    IDLE --pre_init()--> AWAIT_PRE_INIT --0x34--> IDLE
+    IDLE --query_serial()--> AWAIT_SERIAL --0x06--> IDLE
+    IDLE --query_version()--> AWAIT_VERSION --0x35--> IDLE
+    IDLE --init()--> AWAIT_INIT --71 01 01--> READY
+    READY --text_command()--> AWAIT_TEXT --...CMD OK/Fail!--> READY
+
+In every state 0x22 keepalives are skipped, and text reports that arrive when no text
+reply is awaited (leftovers of an earlier session) are discarded and counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Protocol
+
+from ..errors import CommandFailed, EncryptionError, ProtocolError
+from .frames import MAX_PAYLOAD, MessageType, build_report, parse_report
+from .text import TextReply, TextReplyAssembler
+
+
+class ReportCipher(Protocol):
+    """What the connection needs of the Libre 2/3 encrypted transport."""
+
+    def seal(self, report: bytes) -> bytes: ...
+
+    def open(self, raw: bytes) -> bytes: ...
+
+
+class State(enum.Enum):
+    IDLE = "idle"
+    AWAIT_PRE_INIT = "await_pre_init"
+    AWAIT_SERIAL = "await_serial"
+    AWAIT_VERSION = "await_version"
+    AWAIT_INIT = "await_init"
+    READY = "ready"
+    AWAIT_TEXT = "await_text"
+
+
+@dataclasses.dataclass(frozen=True)
+class PreInitReply:
+    """Reply to 0x04: one byte of unknown meaning (InsuLinx 0x0C, Libre 2 0x16)."""
+
+    code: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SerialNumber:
+    serial: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SoftwareVersion:
+    version: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Ready:
+    """The reader answered INIT with ``71 01 01``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TextResponse:
+    command: str
+    reply: TextReply
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+    """A report that was read and deliberately ignored."""
+
+    msg_type: int
+    payload: bytes
+    reason: str  # "keepalive" or "stray"
+
+
+Event = PreInitReply | SerialNumber | SoftwareVersion | Ready | TextResponse | Skipped
+
+#: message types whose payload is a NUL-terminated string
+def _cstring(payload: bytes) -> str:
+    return payload.split(b"\0", 1)[0].decode("ascii", errors="replace")
+
+
+class HostConnection:
+    """Host side of one connection. See the module docstring for the states."""
+
+    def __init__(
+        self,
+        *,
+        text_command_type: int = MessageType.TEXT,
+        crlf: bool = False,
+        max_command: int = MAX_PAYLOAD,
+        max_reply_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.state = State.IDLE
+        self.text_command_type = text_command_type
+        self.crlf = crlf
+        self.max_command = max_command
+        self.max_reply_bytes = max_reply_bytes
+        self.cipher: ReportCipher | None = None
+        self.keepalives = 0
+        self.stray = 0
+        self._command = ""
+        self._assembler: TextReplyAssembler | None = None
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _seal(self, report: bytes) -> bytes:
+        return self.cipher.seal(report) if self.cipher is not None else report
+
+    def _request(self, msg_type: int, state: State, allowed: tuple[State, ...]) -> bytes:
+        if self.state not in allowed:
+            raise ProtocolError(f"cannot send 0x{msg_type:02x} in state {self.state.value}")
+        self.state = state
+        return self._seal(build_report(msg_type))
+
+    def pre_init(self) -> bytes:
+        return self._request(MessageType.PRE_INIT, State.AWAIT_PRE_INIT, (State.IDLE,))
+
+    def query_serial(self) -> bytes:
+        return self._request(MessageType.QUERY_SERIAL, State.AWAIT_SERIAL, (State.IDLE,))
+
+    def query_version(self) -> bytes:
+        return self._request(MessageType.QUERY_VERSION, State.AWAIT_VERSION, (State.IDLE,))
+
+    def init(self) -> bytes:
+        return self._request(MessageType.INIT, State.AWAIT_INIT, (State.IDLE, State.READY))
+
+    def text_command(self, command: str) -> bytes:
+        """The report carrying ``command``; then feed reports until a TextResponse."""
+        if self.state is not State.READY:
+            raise ProtocolError(f"cannot send a text command in state {self.state.value}")
+        payload = command.encode("utf-8") + (b"\r\n" if self.crlf else b"")
+        if len(payload) > self.max_command:
+            raise ProtocolError(
+                f"command {command!r} is {len(payload)} bytes; at most {self.max_command} fit"
+            )
+        self._command = command
+        self._assembler = TextReplyAssembler(max_bytes=self.max_reply_bytes)
+        self.state = State.AWAIT_TEXT
+        return self._seal(build_report(self.text_command_type, payload))
+
+    def abort(self) -> None:
+        """Forget a request that will not be answered (after a timeout or error)."""
+        self._assembler = None
+        self.state = State.READY if self.state in (State.READY, State.AWAIT_TEXT) else State.IDLE
+
+    # -- replies --------------------------------------------------------------------------
+
+    def receive(self, report: bytes) -> Event | None:
+        """Take one report from the reader. Returns an event, or None while a text reply
+        is still incomplete. Raises :class:`ProtocolError` (and subclasses) on errors;
+        the connection then returns to the state before the request."""
+        if self.cipher is not None:
+            report = self.cipher.open(report)
+        msg_type, payload = parse_report(report)
+        if msg_type == MessageType.KEEPALIVE:
+            self.keepalives += 1
+            return Skipped(msg_type, payload, "keepalive")
+        if msg_type == MessageType.UNKNOWN_MESSAGE_ERROR:
+            pending = self._command or f"state {self.state.value}"
+            self.abort()
+            raise CommandFailed(
+                f"reader rejected the request ({pending}) as an unknown message "
+                f"(30 {len(payload):02x} {payload.hex(' ')})"
+            )
+        if msg_type == MessageType.AUTH_REPLY:
+            self.abort()
+            if payload[:1] == b"\x15":
+                raise EncryptionError(
+                    "reader says encryption is not initialised (33 01 15): it is a Libre 2/3 "
+                    "reader and needs the encrypted session"
+                )
+            raise EncryptionError(f"reader reports an encryption error (33 {payload.hex(' ')})")
+        state = self.state
+        if state is State.AWAIT_TEXT and msg_type == MessageType.TEXT:
+            assert self._assembler is not None  # noqa: S101 - set together with the state
+            try:
+                reply = self._assembler.feed(payload)
+            except ProtocolError:
+                self.abort()
+                raise
+            if reply is None:
+                return None
+            self.state = State.READY
+            self._assembler = None
+            return TextResponse(self._command, reply)
+        expected = {
+            State.AWAIT_PRE_INIT: MessageType.PRE_INIT_REPLY,
+            State.AWAIT_SERIAL: MessageType.SERIAL,
+            State.AWAIT_VERSION: MessageType.VERSION,
+            State.AWAIT_INIT: MessageType.INIT_REPLY,
+        }.get(state)
+        if expected is not None and msg_type == expected:
+            return self._handshake_reply(msg_type, payload)
+        # anything else is left over from an earlier exchange: count it and go on
+        self.stray += 1
+        return Skipped(msg_type, payload, "stray")
+
+    def _handshake_reply(self, msg_type: int, payload: bytes) -> Event:
+        if msg_type == MessageType.INIT_REPLY:
+            if payload != b"\x01":
+                self.state = State.IDLE
+                raise ProtocolError(f"unexpected INIT reply 71 {payload.hex(' ')}")
+            self.state = State.READY
+            return Ready()
+        self.state = State.IDLE
+        if msg_type == MessageType.PRE_INIT_REPLY:
+            return PreInitReply(payload[0] if payload else -1)
+        if msg_type == MessageType.SERIAL:
+            return SerialNumber(_cstring(payload))
+        return SoftwareVersion(_cstring(payload))

@@ -1,0 +1,221 @@
+"""Text replies: the ``CKSM:`` checksum, ``CMD OK`` / ``CMD Fail!`` and multi-record trailers.
+
+A reply is the concatenated payload of one or more 0x60 reports (protocol.md 2.4)::
+
+    <message>CKSM:<8 upper-case hex>\\r\\nCMD OK\\r\\n      (or CMD Fail!\\r\\n)
+
+The checksum is the unsigned byte sum of ``<message>``. Multi-record replies
+(``$history?``, ``$arresult?``, ``$result?``) carry N record lines then a trailer line
+``N,<8 hex>`` whose checksum covers the record lines (with their CRLFs) only, or the single
+line ``Log Empty``.
+
+:class:`TextReplyAssembler` is fed report payloads one at a time. It only looks at the bytes
+it has not seen yet (plus one byte of overlap for a CRLF split across reports), keeps
+completed lines and a running byte sum, and so costs the same per report whatever the size
+of the reply: a 12,572-record ``$history?`` costs the same per record as a 100-record one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import construct as cs
+
+from ..errors import ChecksumError, ProtocolError
+
+CRLF = b"\r\n"
+_CRLF_SUM = 13 + 10
+OK_LINE = b"CMD OK"
+FAIL_LINE = b"CMD Fail!"
+LOG_EMPTY = b"Log Empty"
+
+#: the hex digits after ``CKSM:`` and in a trailer are upper-case on the wire; we accept both
+Hex8 = cs.ExprAdapter(
+    cs.Bytes(8),
+    decoder=lambda obj, ctx: int(obj, 16),
+    encoder=lambda obj, ctx: b"%08X" % obj,
+)
+#: the checksum line as it ends a reply (``CKSM:0000011C\r\n``)
+ChecksumLine = cs.Struct(cs.Const(b"CKSM:"), "checksum" / Hex8, cs.Const(CRLF))
+#: the status line that follows it
+StatusLine = cs.Select(
+    "ok" / cs.Const(OK_LINE + CRLF),
+    "fail" / cs.Const(FAIL_LINE + CRLF),
+)
+_HEX8 = re.compile(rb"[0-9A-Fa-f]{8}\Z")
+_TRAILER = re.compile(rb"(\d{1,9}),([0-9A-Fa-f]{8})\Z")
+
+
+def byte_sum(data: bytes) -> int:
+    """The reader's checksum: the unsigned sum of the bytes, as a 32-bit number."""
+    return sum(data) & 0xFFFFFFFF
+
+
+def decode_text(data: bytes) -> str:
+    """Decode reader text: UTF-8 with replacement (readers store broken sequences)."""
+    return data.decode("utf-8", errors="replace")
+
+
+@dataclasses.dataclass(frozen=True)
+class TextReply:
+    """A complete, checksum-verified text reply."""
+
+    ok: bool
+    #: the message lines without their CRLFs (a trailing fragment with no CRLF is kept too)
+    lines: tuple[bytes, ...]
+    checksum: int
+    #: bytes that followed the status line inside the last payload (normally none)
+    trailing: bytes = b""
+
+    #: True when the last line had no CRLF (text glued to ``CKSM:``)
+    fragment: bool = False
+
+    @property
+    def message(self) -> bytes:
+        """The raw message, as the checksum covers it."""
+        body = b"".join(line + CRLF for line in self.lines)
+        return body[:-2] if self.fragment else body
+
+    @property
+    def text(self) -> str:
+        """The message decoded, lines joined with ``\\n``."""
+        return "\n".join(decode_text(line) for line in self.lines)
+
+
+class TextReplyAssembler:
+    """Incrementally assembles one text reply from report payloads.
+
+    ``feed`` returns ``None`` until the status line arrives, then the verified
+    :class:`TextReply`. A wrong checksum raises :class:`ChecksumError`.
+    """
+
+    def __init__(self, *, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._pending = bytearray()  # bytes after the last CRLF
+        self._lines: list[bytes] = []
+        self._sum = 0  # byte sum of the completed message lines, CRLFs included
+        self._candidate: tuple[bytes, int] | None = None  # (prefix, checksum) of a CKSM line
+        self._size = 0
+        self._max_bytes = max_bytes
+        self.done = False
+
+    @property
+    def size(self) -> int:
+        """Bytes received so far."""
+        return self._size
+
+    @property
+    def line_count(self) -> int:
+        """Complete message lines received so far (for progress reporting)."""
+        return len(self._lines)
+
+    def feed(self, payload: bytes) -> TextReply | None:
+        if self.done:
+            raise ProtocolError("text reply already complete")
+        self._size += len(payload)
+        if self._size > self._max_bytes:
+            raise ProtocolError(f"text reply larger than {self._max_bytes} bytes")
+        pending = self._pending
+        start = max(0, len(pending) - 1)
+        pending += payload
+        while True:
+            end = pending.find(CRLF, start)
+            if end < 0:
+                break
+            line = bytes(pending[:end])
+            del pending[: end + 2]
+            start = 0
+            reply = self._line(line)
+            if reply is not None:
+                trailing = bytes(pending)
+                pending.clear()
+                self.done = True
+                return dataclasses.replace(reply, trailing=trailing) if trailing else reply
+        return None
+
+    def _line(self, line: bytes) -> TextReply | None:
+        if self._candidate is not None:
+            prefix, checksum = self._candidate
+            if line == OK_LINE or line == FAIL_LINE:
+                return self._finish(prefix, checksum, ok=line == OK_LINE)
+            # the CKSM-looking line was part of the message after all
+            self._candidate = None
+            self._add(prefix + b"CKSM:" + b"%08X" % checksum)
+        if len(line) >= 13 and line[-13:-8] == b"CKSM:" and _HEX8.match(line, len(line) - 8):
+            self._candidate = (line[:-13], int(line[-8:], 16))
+            return None
+        self._add(line)
+        return None
+
+    def _add(self, line: bytes) -> None:
+        self._lines.append(line)
+        self._sum += sum(line) + _CRLF_SUM
+
+    def _finish(self, prefix: bytes, checksum: int, *, ok: bool) -> TextReply:
+        total = (self._sum + sum(prefix)) & 0xFFFFFFFF
+        if total != checksum:
+            raise ChecksumError(
+                f"text reply checksum mismatch: reader says {checksum:08X}, "
+                f"message sums to {total:08X}"
+            )
+        lines = self._lines
+        if prefix:
+            lines.append(prefix)
+            return TextReply(ok, tuple(lines), checksum, fragment=True)
+        return TextReply(ok, tuple(lines), checksum)
+
+
+def build_text_reply(message: bytes, ok: bool = True) -> bytes:
+    """The full reply stream for ``message`` (used by the virtual reader and tests)."""
+    tail: bytes = ChecksumLine.build({"checksum": byte_sum(message)})
+    return message + tail + (OK_LINE if ok else FAIL_LINE) + CRLF
+
+
+# -- multi-record replies -------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class MultiRecord:
+    """The record lines of a multi-record reply, their trailer verified."""
+
+    records: tuple[bytes, ...]
+    count: int
+    checksum: int
+    empty: bool = False
+
+
+def parse_multirecord(reply: TextReply, *, strict_count: bool = True) -> MultiRecord:
+    """Split a multi-record reply into record lines and verify its trailer.
+
+    ``strict_count=False`` accepts a trailer count that differs from the line count
+    (``$patch?`` answers several lines with the trailer ``1,<checksum>``); the checksum
+    is always verified.
+    """
+    lines = reply.lines
+    if lines == (LOG_EMPTY,):
+        return MultiRecord((), 0, 0, empty=True)
+    if not lines:
+        raise ProtocolError("multi-record reply has no trailer line")
+    match = _TRAILER.match(lines[-1])
+    if match is None:
+        raise ProtocolError(f"multi-record reply ends without a count,checksum trailer: {lines[-1]!r}")
+    count, checksum = int(match.group(1)), int(match.group(2), 16)
+    records = lines[:-1]
+    total = (reply.checksum - sum(lines[-1]) - _CRLF_SUM) & 0xFFFFFFFF
+    if total != checksum:
+        raise ChecksumError(
+            f"multi-record checksum mismatch: trailer says {checksum:08X}, "
+            f"records sum to {total:08X}"
+        )
+    if strict_count and count != len(records):
+        raise ProtocolError(
+            f"multi-record trailer says {count} records but {len(records)} arrived"
+        )
+    return MultiRecord(records, count, checksum)
+
+
+def build_multirecord(records: list[bytes]) -> bytes:
+    """The message of a multi-record reply (records + trailer, or ``Log Empty``)."""
+    if not records:
+        return LOG_EMPTY + CRLF
+    body = b"".join(record + CRLF for record in records)
+    return body + b"%d,%08X" % (len(records), byte_sum(body)) + CRLF

@@ -1,0 +1,289 @@
+"""A session with one reader: the protocol state machine driven over a transport.
+
+This is where time exists: every read has a deadline (``timeout_ms`` of silence), stale
+input is drained before we start, and read-only text commands whose reply arrives broken
+(checksum, trailer, a reply cut short) are retried a bounded number of times after
+draining, with the retry logged. A reader that says nothing at all is not retried: it
+fails with :class:`DeviceTimeout` after one timeout.
+
+Only read-only commands are sent (:func:`libre_usb.devices.is_read_only`); the clock
+setters need ``allow_write=True`` and erase commands are refused always.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from .devices import DeviceModel, is_read_only, model_by_name, model_for_product_id
+from .errors import (
+    ChecksumError,
+    CommandFailed,
+    DeviceTimeout,
+    InputError,
+    ProtocolError,
+)
+from .model import DeviceInfo, Dump, Record
+from .protocol.connection import (
+    HostConnection,
+    PreInitReply,
+    Ready,
+    SerialNumber,
+    Skipped,
+    SoftwareVersion,
+    TextResponse,
+)
+from .protocol.records import parse_lines
+from .protocol.replies import parse_date_time, parse_dbrnum, parse_rdt, parse_unit
+from .protocol.text import TextReply, parse_multirecord
+from .transport import Transport
+
+log = logging.getLogger("libre_usb.session")
+
+DEFAULT_TIMEOUT_MS = 3000
+#: how often a read-only command whose reply arrived broken is sent again
+DEFAULT_RETRIES = 2
+_DRAIN_MS = 30
+_DRAIN_LIMIT = 4096
+
+#: called with (command, records so far) while a multi-record reply streams in
+Progress = Callable[[str, int], None]
+
+
+class Session:
+    """Talks to one reader. Use as a context manager or call :meth:`open` first."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        model: DeviceModel | str | None = None,
+        *,
+        timeout_ms: int = DEFAULT_TIMEOUT_MS,
+        retries: int = DEFAULT_RETRIES,
+        progress: Progress | None = None,
+    ) -> None:
+        self.transport = transport
+        if isinstance(model, str):
+            model = model_by_name(model)
+        if model is None:
+            model = (
+                model_for_product_id(transport.product_id)
+                if transport.product_id is not None
+                else model_by_name("libre")
+            )
+        self.model = model
+        self.timeout_ms = timeout_ms
+        self.retries = retries
+        self.progress = progress
+        self.conn = HostConnection(text_command_type=model.text_command_type)
+        self.serial_from_init: str | None = None
+        self.version_from_init: str | None = None
+        self.retried: list[str] = []
+        self._open = False
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def __enter__(self) -> Session:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.transport.close()
+
+    def _read(self, what: str) -> bytes:
+        report = self.transport.read(self.timeout_ms)
+        if report is None:
+            raise DeviceTimeout(
+                f"the reader did not answer {what} within {self.timeout_ms / 1000:g} s"
+            )
+        return report
+
+    def drain(self) -> int:
+        """Read and drop whatever the reader still has queued; returns how many reports."""
+        dropped = 0
+        deadline = time.monotonic() + 2.0
+        while dropped < _DRAIN_LIMIT and time.monotonic() < deadline:
+            if self.transport.read(_DRAIN_MS) is None:
+                break
+            dropped += 1
+        if dropped:
+            log.info("drained %d stale report(s)", dropped)
+        return dropped
+
+    def _exchange(self, request: bytes, what: str) -> object:
+        self.transport.write(request)
+        while True:
+            event = self.conn.receive(self._read(what))
+            if event is None or isinstance(event, Skipped):
+                if isinstance(event, Skipped) and event.reason == "stray":
+                    log.info("skipped a stray 0x%02x report while waiting for %s",
+                             event.msg_type, what)
+                continue
+            return event
+
+    # -- connecting -----------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Drain stale input, then the init sequence: 04, 05, 15, then 01 -> 71 01 01."""
+        if self._open:
+            return
+        self.drain()
+        if self.model.encrypted:
+            self._encryption_handshake()
+        else:
+            pre = self._exchange(self.conn.pre_init(), "the pre-init query (04)")
+            if isinstance(pre, PreInitReply):
+                log.debug("pre-init reply 0x%02x", pre.code)
+            serial = self._exchange(self.conn.query_serial(), "the serial query (05)")
+            if isinstance(serial, SerialNumber):
+                self.serial_from_init = serial.serial
+        version = self._exchange(self.conn.query_version(), "the version query (15)")
+        if isinstance(version, SoftwareVersion):
+            self.version_from_init = version.version
+        ready = self._exchange(self.conn.init(), "INIT (01)")
+        if not isinstance(ready, Ready):
+            raise ProtocolError(f"unexpected reply to INIT: {ready}")
+        self._open = True
+
+    def _encryption_handshake(self) -> None:
+        from .encrypted import handshake
+
+        self.serial_from_init = handshake(self)
+
+    # -- commands -------------------------------------------------------------------------
+
+    def command(self, command: str, *, allow_write: bool = False) -> TextReply:
+        """Send one text command and return its verified reply (``CMD Fail!`` raises
+        :class:`CommandFailed`)."""
+        if not is_read_only(command):
+            if not (allow_write and command.startswith(("$date,", "$time,"))):
+                raise InputError(f"refusing to send {command!r}: libre-dump only reads")
+        attempts = 1 + (self.retries if is_read_only(command) else 0)
+        for attempt in range(attempts):
+            try:
+                reply = self._text(command)
+            except (ChecksumError, _Partial) as exc:
+                if attempt + 1 >= attempts:
+                    if isinstance(exc, _Partial):
+                        raise exc.cause from None
+                    raise
+                log.warning("%s: %s; draining and retrying (%d of %d)",
+                            command, exc, attempt + 1, self.retries)
+                self.retried.append(command)
+                self.conn.abort()
+                self.drain()
+                continue
+            if not reply.ok:
+                raise CommandFailed(f"the reader answered {command} with CMD Fail!"
+                                    + (f": {reply.text}" if reply.lines else ""))
+            return reply
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _text(self, command: str) -> TextReply:
+        self.transport.write(self.conn.text_command(command))
+        received = 0
+        while True:
+            report = self.transport.read(self.timeout_ms)
+            if report is None:
+                self.conn.abort()
+                error = DeviceTimeout(
+                    f"the reader did not answer {command} within {self.timeout_ms / 1000:g} s"
+                    + (f" (the reply stopped after {received} reports)" if received else "")
+                )
+                if received:
+                    raise _Partial(error)
+                raise error
+            received += 1
+            event = self.conn.receive(report)
+            if isinstance(event, TextResponse):
+                return event.reply
+            if self.progress is not None and event is None and received % 64 == 0:
+                assembler = self.conn._assembler  # noqa: SLF001 - progress only
+                if assembler is not None:
+                    self.progress(command, assembler.line_count)
+
+    def records(self, command: str, parser: str, *, strict_count: bool = True) -> list[Record]:
+        """Send a multi-record command and parse every line."""
+        for attempt in range(1 + self.retries):
+            reply = self.command(command)
+            try:
+                multi = parse_multirecord(reply, strict_count=strict_count)
+            except ProtocolError as exc:
+                if attempt >= self.retries:
+                    raise
+                log.warning("%s: %s; draining and retrying", command, exc)
+                self.retried.append(command)
+                self.drain()
+                continue
+            if self.progress is not None:
+                self.progress(command, len(multi.records))
+            return parse_lines(parser, multi.records, command)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _optional(self, command: str) -> str | None:
+        """The reply text of an informational command, or None if the reader refuses it."""
+        try:
+            return self.command(command).text
+        except CommandFailed:
+            log.info("%s: not supported by this reader", command)
+            return None
+
+    # -- whole reads ----------------------------------------------------------------------
+
+    def read_info(self) -> DeviceInfo:
+        model = self.model
+        replies: dict[str, str] = {}
+        for command in (model.serial_command, model.version_command,
+                        *([model.unit_command] if model.unit_command else []),
+                        *model.info_commands):
+            text = self._optional(command)
+            if text is not None:
+                replies[command] = text
+        serial = replies.get(model.serial_command, self.serial_from_init or "").strip() or None
+        version = replies.get(model.version_command, "").split("\n")[0].strip() or (
+            self.version_from_init
+        )
+        unit = (parse_unit(replies[model.unit_command], model.unit_values)
+                if model.unit_command and model.unit_command in replies else None)
+        clock = None
+        if "$rdt?" in replies:
+            rdt = parse_rdt(replies["$rdt?"])
+            clock = rdt.time if rdt is not None and rdt.valid else None
+        if clock is None and "$date?" in replies and "$time?" in replies:
+            clock = parse_date_time(replies["$date?"], replies["$time?"])
+        record_count = parse_dbrnum(replies["$dbrnum?"]) if "$dbrnum?" in replies else None
+        return DeviceInfo(
+            model=model.name,
+            product_id=model.product_ids[0] if self.transport.product_id is None
+            else self.transport.product_id,
+            serial=serial,
+            software_version=version,
+            unit=unit,
+            clock=clock,
+            patient_name=replies.get("$ptname?"),
+            patient_id=replies.get("$ptid?"),
+            record_count=record_count,
+            replies=tuple(replies.items()),
+        )
+
+    def read_records(self) -> list[Record]:
+        out: list[Record] = []
+        for source in self.model.records:
+            out.extend(self.records(source.command, source.parser))
+        return out
+
+    def dump(self) -> Dump:
+        self.open()
+        info = self.read_info()
+        records = self.read_records()
+        return Dump(device=info, records=tuple(records))
+
+
+class _Partial(Exception):
+    """A reply that started and then stopped: worth one more try."""
+
+    def __init__(self, cause: DeviceTimeout) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+

@@ -1,0 +1,241 @@
+"""The virtual reader: the device side of the protocol, over seeded content.
+
+``VirtualReader(model="libre", seed=0)`` behaves like a reader as the host sees it:
+``write(report)`` takes one 64-byte host->device report, ``read(timeout_ms)`` returns the
+next 64-byte device->host report, or ``b""`` when nothing comes within the timeout (it
+waits that long, as a real device would). Any client, ours or another library's, can be
+pointed at it.
+
+Options (also as ``sim:`` URI query parameters):
+
+``pace_ms``       make each IN report available this many ms after the previous one (the
+                  real endpoint's interval is 2 ms)
+``keepalive``     insert a ``22 01 05`` keepalive after every N reports
+``stale``         leave stale bytes of earlier reports in the padding, as readers do
+``silent``        never answer anything (a hung reader)
+``silent_after``  stop answering after N text commands
+``pre_stale``     queue a stray text reply before the first request (left by an earlier session)
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Callable
+
+from ..devices import DeviceModel, model_by_name
+from ..protocol.frames import MAX_PAYLOAD, REPORT_SIZE, MessageType
+from ..protocol.text import build_multirecord, build_text_reply, byte_sum
+from .content import ReaderContent, generate
+from .lines import arresult_line, history_line
+
+
+@dataclasses.dataclass
+class SimOptions:
+    pace_ms: float = 0.0
+    keepalive: int = 0
+    stale: bool = False
+    silent: bool = False
+    silent_after: int = -1
+    pre_stale: bool = False
+    #: fault names for fault-injection tests (see docs/reliability.md)
+    faults: tuple[str, ...] = ()
+
+
+class VirtualReader:
+    """A FreeStyle reader in memory. See the module docstring."""
+
+    def __init__(self, model: str = "libre", seed: int = 0, **options: object) -> None:
+        self.model: DeviceModel = model_by_name(model)
+        self.seed = seed
+        self.options = SimOptions(**options)  # type: ignore[arg-type]
+        self.content: ReaderContent = generate(seed)
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._buffer = bytearray(REPORT_SIZE)  # the device's report buffer (never cleared)
+        self._sent = 0
+        self._next_at = 0.0
+        self._initialised = False
+        self._text_commands = 0
+        #: every text command received, in order (tests check nothing writes)
+        self.commands: list[str] = []
+        #: every report the host wrote
+        self.received: list[bytes] = []
+        self.closed = False
+        self._handlers: dict[str, Callable[[], bytes]] = self._make_handlers()
+        if self.options.pre_stale:
+            self._queue_text(build_text_reply(b"\r\n"))
+
+    # -- the host's view ------------------------------------------------------------------
+
+    def write(self, report: bytes) -> None:
+        if len(report) == REPORT_SIZE + 1 and report[0] == 0:
+            report = report[1:]
+        if len(report) != REPORT_SIZE:
+            raise ValueError(f"a HID report is {REPORT_SIZE} bytes, got {len(report)}")
+        self.received.append(bytes(report))
+        if self.options.silent:
+            return
+        self._handle(report[0], report[2 : 2 + min(report[1], MAX_PAYLOAD)])
+
+    def read(self, timeout_ms: int) -> bytes:
+        now = time.monotonic()
+        if not self._queue:
+            if timeout_ms > 0:
+                time.sleep(timeout_ms / 1000)
+            return b""
+        if self.options.pace_ms:
+            wait = self._next_at - now
+            if wait > timeout_ms / 1000:
+                time.sleep(max(0.0, timeout_ms / 1000))
+                return b""
+            if wait > 0:
+                time.sleep(wait)
+            self._next_at = max(now, self._next_at) + self.options.pace_ms / 1000
+        return self._queue.popleft()
+
+    def close(self) -> None:
+        self.closed = True
+
+    # -- the device's side ------------------------------------------------------------------
+
+    def _emit(self, msg_type: int, payload: bytes) -> None:
+        buf = self._buffer if self.options.stale else bytearray(REPORT_SIZE)
+        buf[0] = msg_type
+        buf[1] = len(payload)
+        buf[2 : 2 + len(payload)] = payload
+        self._queue.append(bytes(buf))
+        self._sent += 1
+        if self.options.keepalive and self._sent % self.options.keepalive == 0:
+            buf = self._buffer if self.options.stale else bytearray(REPORT_SIZE)
+            buf[0:3] = b"\x22\x01\x05"
+            self._queue.append(bytes(buf))
+
+    def _queue_text(self, reply: bytes) -> None:
+        """Split a reply the way readers do: one line per report, long lines in 62-byte
+        pieces, the CKSM/status tail joined to the last line when it fits."""
+        pieces: list[bytes] = []
+        tail_at = reply.rfind(b"CKSM:")
+        body, tail = reply[:tail_at], reply[tail_at:]
+        for line in body.split(b"\r\n")[:-1] if body else []:
+            data = line + b"\r\n"
+            pieces.extend(data[i : i + MAX_PAYLOAD] for i in range(0, len(data), MAX_PAYLOAD))
+        if body and not body.endswith(b"\r\n"):
+            rest = body[body.rfind(b"\r\n") + 2 :] if b"\r\n" in body else body
+            pieces.append(rest)
+        if pieces and len(pieces[-1]) + len(tail) <= MAX_PAYLOAD:
+            pieces[-1] += tail
+        else:
+            pieces.append(tail)
+        for piece in pieces:
+            self._emit(MessageType.TEXT, piece)
+
+    def _handle(self, msg_type: int, payload: bytes) -> None:
+        content = self.content
+        if msg_type == MessageType.PRE_INIT:
+            self._emit(MessageType.PRE_INIT_REPLY, b"\x16")
+        elif msg_type == MessageType.QUERY_SERIAL:
+            self._emit(MessageType.SERIAL, content.serial.encode() + b"\0")
+        elif msg_type == MessageType.QUERY_VERSION:
+            self._emit(MessageType.VERSION, content.software_version.encode() + b"\0")
+        elif msg_type == MessageType.INIT:
+            self._initialised = True
+            self._emit(MessageType.INIT_REPLY, b"\x01")
+        elif msg_type in (MessageType.TEXT, MessageType.TEXT_COMMAND_ABBOTT):
+            self._text(payload.decode("utf-8", errors="replace").rstrip("\r\n"))
+        elif msg_type == MessageType.BINARY_ACK_HOST:
+            pass  # Abbott's software acknowledges; nothing to answer
+        else:
+            self._emit(MessageType.UNKNOWN_MESSAGE_ERROR, b"\x85")
+
+    def _text(self, command: str) -> None:
+        self.commands.append(command)
+        self._text_commands += 1
+        if 0 <= self.options.silent_after < self._text_commands:
+            return
+        handler = self._handlers.get(command)
+        if command.startswith(("$date,", "$time,")):
+            self._set_clock(command)
+            self._queue_text(build_text_reply(b""))
+        elif handler is None:
+            self._queue_text(build_text_reply(b"", ok=False))
+        else:
+            self._queue_text(build_text_reply(handler()))
+
+    def _set_clock(self, command: str) -> None:
+        name, _, args = command.partition(",")
+        values = [int(v) for v in args.split(",")]
+        clock = self.content.clock
+        if name == "$date" and len(values) == 3:
+            month, day, year = values
+            self.content.clock = clock.replace(year=2000 + year, month=month, day=day)
+        elif name == "$time" and len(values) == 2:
+            self.content.clock = clock.replace(hour=values[0], minute=values[1])
+
+    def _make_handlers(self) -> dict[str, Callable[[], bytes]]:
+        c = self.content
+
+        def line(text: str) -> Callable[[], bytes]:
+            return lambda: text.encode("utf-8") + b"\r\n"
+
+        def rdt() -> bytes:
+            k = c.clock
+            return (f"{k.year - 2000},{k.month},{k.day},{k.hour},{k.minute},{k.second},1,0"
+                    "\r\n").encode()
+
+        def date() -> bytes:
+            k = c.clock
+            return f"{k.month},{k.day},{k.year - 2000}\r\n".encode()
+
+        def clock_time() -> bytes:
+            k = c.clock
+            return f"{k.hour},{k.minute}\r\n".encode()
+
+        def history() -> bytes:
+            lines = [history_line(r).encode() for r in reversed(c.history)]
+            return build_multirecord(lines)
+
+        def arresult() -> bytes:
+            lines = [arresult_line(r, c.comments).encode("utf-8") for r in reversed(c.results)]
+            return build_multirecord(lines)
+
+        def reminders() -> bytes:
+            rows = ["2,10,1,7,30", "2,11,1,12,0", "2,12,0,19,0"] + ["0,0,0,0,0"] * 9
+            return "".join(row + "\r\n" for row in rows).encode()
+
+        def patch() -> bytes:
+            start = c.clock - dt.timedelta(days=3, hours=2)
+            lines = [
+                f"{start.month},{start.day},{start.year - 2000},{start.hour},{start.minute},0",
+                "PID: 0x70,0x00",
+                "SW Versions: 1.3.4",
+                "3,0,0",
+                "Event Log: 0",
+                "0,0,0,0",
+                "AFE Cal Data: 12,34,56",
+                "Unused: 0",
+            ]
+            body = "".join(row + "\r\n" for row in lines).encode()
+            return body + b"1,%08X\r\n" % byte_sum(body)
+
+        return {
+            self.model.serial_command: line(c.serial),
+            self.model.version_command: line(c.software_version),
+            "$uom?": line("1" if c.unit == "mg/dL" else "0"),
+            "$ptname?": line(c.patient_name),
+            "$ptid?": line(c.patient_id),
+            "$dbrnum?": line(f"DB Record Number = {c.record_counter}"),
+            "$rdt?": rdt,
+            "$date?": date,
+            "$time?": clock_time,
+            "$brandname?": line(self.model.title),
+            "$marketlev?": line("1,0,0,0"),
+            "$lang?": line("2"),
+            "$ntsound?": line("1,1"),
+            "$btsound?": line("1,0"),
+            "$getrmndr,0": reminders,
+            "$patch?": patch,
+            "$history?": history,
+            "$arresult?": arresult,
+        }
