@@ -13,6 +13,7 @@ from ._base import main
 #: modules that each define ``commands``, a list of click commands or groups
 COMMAND_MODULES = (
     "libre_usb.cli.device_cmds",
+    "libre_usb.cli.linux_cmds",
 )
 
 

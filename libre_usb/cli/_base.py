@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, LibreDumpError
+from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, Interrupted, LibreDumpError
 
 
 class _Group(click.Group):
@@ -49,8 +49,15 @@ def main(debug: bool) -> None:
     3 device not found or not accessible, 4 protocol or checksum error,
     5 timeout, 6 interrupted.
     """
-    if debug:
-        import logging
+    import logging
+    import signal
 
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="libre-dump: %(levelname)s: %(message)s")
+    # SIGTERM unwinds like Ctrl-C, so output files are cleaned up, not left half written
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Interrupted("terminated by SIGTERM; no partial output was written")
 

@@ -1,0 +1,148 @@
+"""``list``, ``info`` and ``dump``: the commands that read a reader."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
+
+from .. import export
+from ..atomic import atomic_write
+from ..devices import MODELS
+from ..model import Dump
+from ..session import DEFAULT_TIMEOUT_MS, Session
+from ..transport import Transport, list_attached, open_transport
+from ..transport_replay import RecordingTransport
+
+
+def device_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every command that talks to a reader takes."""
+    options = [
+        click.option("--device", "-d", metavar="URI",
+                     help="hidraw:/dev/hidrawN, hidapi:<path>, usb:<bus>:<addr>, "
+                          "sim:<model>[?opts] or replay:<file>. Default: the first attached "
+                          "reader."),
+        click.option("--model", type=click.Choice(sorted(MODELS)),
+                     help="Reader model, when the device does not say (replay files)."),
+        click.option("--timeout", type=click.FloatRange(min=0.05, max=600),
+                     default=DEFAULT_TIMEOUT_MS / 1000, show_default=True,
+                     help="Seconds to wait for each report before giving up."),
+        click.option("--record", "record_path", type=click.Path(dir_okay=False),
+                     help="Write every report exchanged to this transcript (JSON Lines)."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress or notes on stderr."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@contextlib.contextmanager
+def open_session(device: str | None, model: str | None, timeout: float,
+                 record_path: str | None, progress: bool = False) -> Iterator[Session]:
+    """Open the transport (recording it if asked) and a session on it."""
+    transport: Transport = open_transport(device)
+    recorder: RecordingTransport | None = None
+    if record_path:
+        recorder = RecordingTransport(transport, record_path, model=model)
+        transport = recorder
+    bar = _Progress() if progress else None
+    try:
+        session = Session(transport, model, timeout_ms=int(timeout * 1000),
+                          progress=bar.update if bar else None)
+        session.open()
+        yield session
+    finally:
+        if bar is not None:
+            bar.finish()
+        transport.close()
+        if recorder is not None and sys.exc_info()[0] is not KeyboardInterrupt:
+            recorder.save()
+
+
+class _Progress:
+    """A one-line record counter on stderr (only used when stderr is a terminal)."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def update(self, command: str, count: int) -> None:
+        click.echo(f"\r{command} {count} records", err=True, nl=False)
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown:
+            click.echo("\r\033[K", err=True, nl=False)
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output and output != "-":
+        with atomic_write(output) as handle:
+            handle.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_cmd(as_json: bool) -> None:
+    """List attached FreeStyle readers and the URI to reach each."""
+    readers = list_attached()
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in readers], indent=1))
+        return
+    if not readers:
+        click.echo("no FreeStyle reader attached ('libre-dump doctor' explains what the "
+                   "system sees; 'sim:libre' is the built-in virtual reader)")
+        return
+    for reader in readers:
+        click.echo(f"{reader.uri}\t{MODELS[reader.model].title}\t"
+                   f"1a61:{reader.product_id:04x}\t{reader.backend}")
+
+
+@click.command()
+@device_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(device: str | None, model: str | None, timeout: float, record_path: str | None,
+         quiet: bool, as_json: bool) -> None:
+    """Show the reader's model, serial, software, unit, clock, patient and record count."""
+    with open_session(device, model, timeout, record_path) as session:
+        device_info = session.read_info()
+    data = device_info.to_dict()
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=1))
+        return
+    labels = (("model", "Model"), ("serial", "Serial"), ("software_version", "Software"),
+              ("unit", "Unit"), ("clock", "Clock"), ("patient_name", "Patient name"),
+              ("patient_id", "Patient id"), ("record_count", "Record counter"))
+    for key, label in labels:
+        value = data.get(key)
+        if key == "model":
+            value = f"{MODELS[str(value)].title} (1a61:{device_info.product_id:04x})"
+        if key == "clock" and value is None:
+            value = "invalid or not set"
+        click.echo(f"{label + ':':16}{'' if value is None else value}")
+
+
+@click.command()
+@device_options
+@click.option("--format", "-f", "fmt", type=click.Choice(sorted(export.WRITERS)),
+              default="json", show_default=True, help="Output format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write here (atomically) instead of stdout.")
+def dump(device: str | None, model: str | None, timeout: float, record_path: str | None,
+         quiet: bool, fmt: str, output: str | None) -> None:
+    """Read everything the reader stores."""
+    progress = not quiet and sys.stderr.isatty()
+    with open_session(device, model, timeout, record_path, progress) as session:
+        result: Dump = session.dump()
+        retried = list(session.retried)
+    if retried and not quiet:
+        click.echo(f"note: retried {', '.join(retried)} after a broken reply", err=True)
+    _emit(export.render(result, fmt), output)
+
+
+commands = [list_cmd, info, dump]

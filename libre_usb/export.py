@@ -1,0 +1,197 @@
+"""Output formats, all views of one versioned data model (:mod:`libre_usb.model`).
+
+``json``    one document: format/version, device info and settings, record counts, and the
+            records grouped by kind (see docs/formats.md and docs/dump.schema.json)
+``ndjson``  one JSON object a line: first a ``{"kind": "device", ...}`` line, then every
+            record; for streaming into other tools
+``csv``     one table with a header row and stable columns (:data:`CSV_COLUMNS`); ``raw`` and
+            ``fields`` hold JSON arrays; device info is not part of the table
+
+Every writer has a reader (:func:`load_dump` and friends) so the formats can be shown to be
+lossless.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import InputError
+from .model import GROUPS, SCHEMA_VERSION, DeviceInfo, Dump, Kind, Record
+
+FORMAT_NAME = "libre-dump"
+
+#: the CSV columns, in order; a record fills the ones it has
+CSV_COLUMNS = (
+    "kind", "record_id", "source", "record_type", "local_time", "utc", "time_status",
+    "glucose_mg_dl", "value_raw", "ketone_mmol_l", "trend", "out_of_range", "error_flag",
+    "errors", "sensor_runtime_min", "first_after_insertion", "insulin_type", "units",
+    "carbs_g", "comment_index", "text", "old_time", "new_time", "fields", "raw",
+)
+_JSON_CELLS = {"raw", "fields"}
+_BOOL_CELLS = {"error_flag", "first_after_insertion"}
+_INT_CELLS = {"record_id", "record_type", "glucose_mg_dl", "trend", "errors",
+              "sensor_runtime_min", "carbs_g", "comment_index"}
+_FLOAT_CELLS = {"ketone_mmol_l", "units"}
+
+
+def sorted_records(records: Iterable[Record]) -> list[Record]:
+    """Records in a stable order: by source command, then record id (creation order);
+    records made from one reader line keep their order."""
+    return sorted(records, key=lambda r: (r.source, r.record_id))
+
+
+def dump_document(dump: Dump) -> dict[str, Any]:
+    """The ``json`` format as a dict."""
+    records = sorted_records(dump.records)
+    groups: dict[str, list[dict[str, Any]]] = {name: [] for name in GROUPS.values()}
+    for record in records:
+        groups[GROUPS[record.kind]].append(record.to_dict())
+    return {
+        "format": FORMAT_NAME,
+        "version": SCHEMA_VERSION,
+        "device": dump.device.to_dict(),
+        "timezone": dump.timezone,
+        "counts": {name: len(items) for name, items in groups.items()},
+        "records": groups,
+    }
+
+
+def write_json(dump: Dump, out: IO[str]) -> None:
+    json.dump(dump_document(dump), out, ensure_ascii=False, indent=1)
+    out.write("\n")
+
+
+def write_ndjson(dump: Dump, out: IO[str]) -> None:
+    head = {"kind": "device", "format": FORMAT_NAME, "version": SCHEMA_VERSION,
+            "device": dump.device.to_dict(), "timezone": dump.timezone}
+    out.write(json.dumps(head, ensure_ascii=False) + "\n")
+    for record in sorted_records(dump.records):
+        out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if name in _JSON_CELLS:
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def write_csv(dump: Dump, out: IO[str]) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for record in sorted_records(dump.records):
+        data = record.to_dict()
+        writer.writerow([_cell(name, data.get(name)) for name in CSV_COLUMNS])
+
+
+WRITERS = {"json": write_json, "ndjson": write_ndjson, "csv": write_csv}
+
+
+def render(dump: Dump, fmt: str) -> str:
+    """The whole output as one string (the CLI writes it atomically)."""
+    buffer = io.StringIO()
+    WRITERS[fmt](dump, buffer)
+    return buffer.getvalue()
+
+
+# -- readers ----------------------------------------------------------------------------------
+
+def _bad(source: str, why: str) -> InputError:
+    return InputError(f"{source}: not a libre-dump document ({why})")
+
+
+def dump_from_document(doc: Any, source: str = "input") -> Dump:
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+        raise _bad(source, "no \"format\": \"libre-dump\"")
+    if doc.get("version") != SCHEMA_VERSION:
+        raise _bad(source, f"version {doc.get('version')!r}, this tool reads {SCHEMA_VERSION}")
+    try:
+        device = DeviceInfo.from_dict(doc["device"])
+        records: list[Record] = []
+        for items in doc["records"].values():
+            records.extend(Record.from_dict(item) for item in items)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _bad(source, f"bad field: {exc}") from None
+    return Dump(device=device, records=tuple(records), timezone=doc.get("timezone"))
+
+
+def dump_from_ndjson(lines: Iterable[str], source: str = "input") -> Dump:
+    iterator: Iterator[str] = iter(lines)
+    try:
+        head = json.loads(next(iterator))
+        if head.get("kind") != "device" or head.get("format") != FORMAT_NAME:
+            raise _bad(source, "first line is not the device line")
+        device = DeviceInfo.from_dict(head["device"])
+        records = [Record.from_dict(json.loads(line)) for line in iterator if line.strip()]
+    except StopIteration:
+        raise _bad(source, "empty") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _bad(source, f"bad line: {exc}") from None
+    return Dump(device=device, records=tuple(records), timezone=head.get("timezone"))
+
+
+def records_from_csv(text: str, source: str = "input") -> list[Record]:
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+        raise _bad(source, "unexpected CSV header")
+    records: list[Record] = []
+    for row in reader:
+        data: dict[str, Any] = {}
+        for name, cell in row.items():
+            if cell == "" and name not in ("value_raw", "text", "source", "time_status"):
+                continue
+            if name in _JSON_CELLS:
+                data[name] = json.loads(cell)
+            elif name in _BOOL_CELLS:
+                data[name] = cell == "true"
+            elif name in _INT_CELLS:
+                data[name] = int(cell)
+            elif name in _FLOAT_CELLS:
+                data[name] = float(cell)
+            else:
+                data[name] = cell
+        try:
+            Kind(data.get("kind"))
+            records.append(Record.from_dict(data))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _bad(source, f"bad row: {exc}") from None
+    return records
+
+
+#: a dump file larger than this is refused (hostile or wrong input)
+MAX_DUMP_BYTES = 512 * 1024 * 1024
+
+
+def load_dump(path: str | Path) -> Dump:
+    """Read a saved ``json`` or ``ndjson`` dump."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_DUMP_BYTES:
+            raise InputError(f"{path}: {size} bytes is larger than any reader dump")
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise _bad(str(path), "not UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    stripped = text.lstrip("\ufeff").lstrip()
+    if stripped.startswith("{") and "\n{" in stripped.strip():
+        first = stripped.split("\n", 1)[0]
+        try:
+            if json.loads(first).get("kind") == "device":
+                return dump_from_ndjson(stripped.splitlines(), str(path))
+        except ValueError:
+            pass
+    try:
+        doc = json.loads(stripped)
+    except (ValueError, RecursionError) as exc:
+        raise _bad(str(path), f"invalid JSON: {exc}") from None
+    return dump_from_document(doc, str(path))

@@ -1,0 +1,165 @@
+"""Transcripts: record every report exchanged (``--record FILE``) and replay them.
+
+A transcript is JSON Lines, one object per report::
+
+    {"dir": "out" | "in", "data": "<hex of the 64 bytes>", "t": <seconds since start>}
+
+Our recorder also writes one ``{"dir": "meta", ...}`` line first (product id, model);
+readers ignore directions they do not know, and the player uses the product id if present.
+
+``replay:FILE`` answers a client from such a file. For each report the client sends, it finds
+the first unused ``out`` line that matches and serves the ``in`` reports that followed that
+line up to the next ``out`` line. ``in`` lines before the first ``out`` line are served when
+the device is opened, as stale input a real device can hold. Matching is by message type and
+payload, except that text commands match by command text whatever their type (0x21, 0x60)
+and trailing CR/LF. A report with no match is an error naming it. So a transcript recorded
+from another client, with other commands in another order, still replays.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from .atomic import atomic_write
+from .errors import InputError, ProtocolError
+from .protocol.frames import TEXT_COMMAND_TYPES, describe
+from .transport import REPORT_SIZE, Transport, check_report
+
+#: a transcript larger than this is refused
+MAX_TRANSCRIPT_BYTES = 256 * 1024 * 1024
+
+
+def _key(report: bytes) -> tuple[str, bytes]:
+    """What a host report is matched by."""
+    msg_type, length = report[0], min(report[1], REPORT_SIZE - 2)
+    payload = report[2 : 2 + length]
+    if msg_type in TEXT_COMMAND_TYPES:
+        return ("text", payload.rstrip(b"\r\n"))
+    return (f"{msg_type:02x}", payload)
+
+
+@dataclasses.dataclass
+class _Exchange:
+    key: tuple[str, bytes]
+    replies: list[bytes]
+    used: bool = False
+
+
+class ReplayTransport(Transport):
+    """A player: serves a transcript's device reports in answer to matching host reports."""
+
+    def __init__(self, initial: list[bytes], exchanges: list[_Exchange],
+                 product_id: int | None = None, uri: str = "replay") -> None:
+        self._queue: collections.deque[bytes] = collections.deque(initial)
+        self._exchanges = exchanges
+        self.product_id = product_id
+        self.uri = uri
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ReplayTransport:
+        path = Path(path)
+        try:
+            size = path.stat().st_size
+            if size > MAX_TRANSCRIPT_BYTES:
+                raise InputError(f"{path}: {size} bytes is too large for a transcript")
+            with path.open("r", encoding="utf-8") as handle:
+                return cls.from_lines(handle, str(path))
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not a transcript (not UTF-8 text)") from None
+        except OSError as exc:
+            raise InputError(f"{path}: {exc.strerror or exc}") from None
+
+    @classmethod
+    def from_lines(cls, lines: IO[str] | list[str], name: str = "transcript") -> ReplayTransport:
+        initial: list[bytes] = []
+        exchanges: list[_Exchange] = []
+        product_id: int | None = None
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item: Any = json.loads(line)
+                direction = item["dir"]
+                if direction == "meta":
+                    pid = item.get("product_id")
+                    product_id = int(pid) if pid is not None else None
+                    continue
+                if direction not in ("in", "out"):
+                    continue
+                data = bytes.fromhex(item["data"])
+            except (ValueError, KeyError, TypeError, RecursionError):
+                raise InputError(
+                    f"{name} line {number}: not a transcript line "
+                    '(expected {"dir": "in"|"out", "data": "<hex>", "t": <seconds>})'
+                ) from None
+            if len(data) == REPORT_SIZE + 1 and data[0] == 0:
+                data = data[1:]
+            if len(data) != REPORT_SIZE:
+                raise InputError(f"{name} line {number}: a report is 64 bytes, not {len(data)}")
+            if direction == "out":
+                exchanges.append(_Exchange(_key(data), []))
+            elif exchanges:
+                exchanges[-1].replies.append(data)
+            else:
+                initial.append(data)
+        return cls(initial, exchanges, product_id, f"replay:{name}")
+
+    def write(self, report: bytes) -> None:
+        report = check_report(report)
+        key = _key(report)
+        for exchange in self._exchanges:
+            if not exchange.used and exchange.key == key:
+                exchange.used = True
+                self._queue.extend(exchange.replies)
+                return
+        raise ProtocolError(f"the transcript has no unused exchange for {describe(report)}")
+
+    def read(self, timeout_ms: int) -> bytes | None:
+        return self._queue.popleft() if self._queue else None
+
+
+class RecordingTransport(Transport):
+    """A logger: passes reports through and writes the transcript when closed.
+
+    The file is written atomically on close, so an interrupted run leaves no half
+    transcript under the target name.
+    """
+
+    def __init__(self, inner: Transport, path: str | Path, *, model: str | None = None) -> None:
+        self.inner = inner
+        self.path = Path(path)
+        self.uri = inner.uri
+        self.product_id = inner.product_id
+        self._start = time.monotonic()
+        self._lines: list[str] = [json.dumps(
+            {"dir": "meta", "product_id": inner.product_id, "model": model, "device": inner.uri}
+        )]
+        self._closed = False
+
+    def _log(self, direction: str, data: bytes) -> None:
+        t = round(time.monotonic() - self._start, 6)
+        self._lines.append(json.dumps({"dir": direction, "data": data.hex(), "t": t}))
+
+    def write(self, report: bytes) -> None:
+        self._log("out", report)
+        self.inner.write(report)
+
+    def read(self, timeout_ms: int) -> bytes | None:
+        data = self.inner.read(timeout_ms)
+        if data is not None:
+            self._log("in", data)
+        return data
+
+    def save(self) -> None:
+        with atomic_write(self.path) as handle:
+            handle.write("\n".join(self._lines) + "\n")
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.inner.close()
