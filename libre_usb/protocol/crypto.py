@@ -88,8 +88,10 @@ class Speck:
         x = (block >> 32) & _M32
         y = block & _M32
         for k in self._round_keys:
-            x = ((((x >> 8) | (x << 24)) & _M32) + y) & _M32 ^ k
-            y = (((y << 3) | (y >> 29)) & _M32) ^ x
+            # The bits the rotation leaves above bit 31 cannot reach the low 32 bits of the
+            # sum, so one mask after the addition is enough.
+            x = ((x >> 8 | x << 24) + y & _M32) ^ k
+            y = (y << 3 | y >> 29) & _M32 ^ x
         return (x << 32) | y
 
     def decrypt_int(self, block: int) -> int:
