@@ -199,9 +199,7 @@ class Session:
             if isinstance(event, TextResponse):
                 return event.reply
             if self.progress is not None and event is None and received % 64 == 0:
-                assembler = self.conn._assembler  # noqa: SLF001 - progress only
-                if assembler is not None:
-                    self.progress(command, assembler.line_count)
+                self.progress(command, self.conn.reply_lines)
 
     def records(self, command: str, parser: str, *, strict_count: bool = True) -> list[Record]:
         """Send a multi-record command and parse every line."""

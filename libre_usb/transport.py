@@ -10,7 +10,7 @@ types, text commands or encryption. That is the protocol layer's job.
 Device URIs::
 
     hidraw:/dev/hidraw3        Linux hidraw node (hidapi's ``hidraw`` module, or plain file I/O)
-    hidapi:<path>              hidapi's ``hid`` module (libusb backend on Linux), path as hidapi lists it
+    hidapi:<path>              hidapi's ``hid`` module (libusb backend on Linux), path as listed
     usb:<bus>:<address>        libusb via pyusb (SET_REPORT out, interrupt IN 0x81)
     sim:<model>[?options]      the built-in virtual reader, e.g. ``sim:libre?seed=3&keepalive=5``
     replay:<file>              answer from a transcript recorded with ``--record``
@@ -168,7 +168,7 @@ def list_attached() -> list[AttachedReader]:
     for lister in (enumerate_hidraw, enumerate_hidapi, enumerate_pyusb):
         try:
             found.extend(lister())
-        except Exception:  # noqa: BLE001, S112 - a broken backend must not hide the others
+        except Exception:  # noqa: S112 - a broken backend must not hide the others
             continue
     return found
 

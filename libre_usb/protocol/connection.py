@@ -112,6 +112,11 @@ class HostConnection:
         self._command = ""
         self._assembler: TextReplyAssembler | None = None
 
+    @property
+    def reply_lines(self) -> int:
+        """Lines of the text reply received so far (for progress display)."""
+        return self._assembler.line_count if self._assembler is not None else 0
+
     # -- requests -------------------------------------------------------------------------
 
     def _seal(self, report: bytes) -> bytes:
@@ -183,7 +188,7 @@ class HostConnection:
             raise EncryptionError(f"reader reports an encryption error (33 {payload.hex(' ')})")
         state = self.state
         if state is State.AWAIT_TEXT and msg_type == MessageType.TEXT:
-            assert self._assembler is not None  # noqa: S101 - set together with the state
+            assert self._assembler is not None
             try:
                 reply = self._assembler.feed(payload)
             except ProtocolError:

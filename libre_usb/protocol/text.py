@@ -197,7 +197,9 @@ def parse_multirecord(reply: TextReply, *, strict_count: bool = True) -> MultiRe
         raise ProtocolError("multi-record reply has no trailer line")
     match = _TRAILER.match(lines[-1])
     if match is None:
-        raise ProtocolError(f"multi-record reply ends without a count,checksum trailer: {lines[-1]!r}")
+        raise ProtocolError(
+            f"multi-record reply ends without a count,checksum trailer: {lines[-1]!r}"
+        )
     count, checksum = int(match.group(1)), int(match.group(2), 16)
     records = lines[:-1]
     total = (reply.checksum - sum(lines[-1]) - _CRLF_SUM) & 0xFFFFFFFF

@@ -102,7 +102,7 @@ class _Glucose:
 def generate(seed: int = 0, *, days: int = 90, now: dt.datetime = DEFAULT_NOW,
              time_change: bool = True) -> ReaderContent:
     """Build the content of a virtual Libre reader from ``seed``."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - simulated data, not security
     curve = _Glucose(rng)
     start = now - dt.timedelta(days=days)
     change_old, change_new = DST_CHANGE
@@ -158,7 +158,8 @@ def generate(seed: int = 0, *, days: int = 90, now: dt.datetime = DEFAULT_NOW,
         if rng.random() < 0.35:
             events.append((day + dt.timedelta(seconds=rng.randrange(7 * 3600, 21 * 3600)), "strip"))
         if rng.random() < 0.12:
-            events.append((day + dt.timedelta(seconds=rng.randrange(7 * 3600, 21 * 3600)), "ketone"))
+            when = day + dt.timedelta(seconds=rng.randrange(7 * 3600, 21 * 3600))
+            events.append((when, "ketone"))
         if rng.random() < 0.03:
             events.append((day + dt.timedelta(seconds=rng.randrange(7 * 3600, 21 * 3600)), "other"))
         day += dt.timedelta(days=1)

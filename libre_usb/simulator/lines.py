@@ -67,8 +67,9 @@ def arresult_line(records: Sequence[Record], comments: Sequence[str]) -> str:
         known.update(enumerate(_time(first.new_time), start=2))
         known.update(enumerate(_time(first.old_time), start=9))
         return ",".join(_fill(20, known, first.raw))
-    assert isinstance(first, ReadingRecord)  # noqa: S101 - the content generator's invariant
-    reading_type = 2 if isinstance(first, ScanRecord) else 1 if isinstance(first, KetoneRecord) else 0
+    assert isinstance(first, ReadingRecord)
+    reading_type = (2 if isinstance(first, ScanRecord)
+                    else 1 if isinstance(first, KetoneRecord) else 0)
     rapid = next((r for r in records if isinstance(r, InsulinRecord) and r.insulin_type == "rapid"),
                  None)
     long = next((r for r in records if isinstance(r, InsulinRecord) and r.insulin_type == "long"),

@@ -1,0 +1,8 @@
+"""Shared fixtures. Real captures are read from ../shared at run time (tests/captures.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
