@@ -55,6 +55,9 @@ HidReport = cs.Struct(
     "padding" / cs.Bytes(REPORT_SIZE - 2 - cs.this.length),
 )
 
+#: the compiled parser (same definition, generated code: about twice as fast)
+_HID_REPORT_PARSER = HidReport.compile()
+
 
 def build_report(msg_type: int, payload: bytes = b"", pad: int = 0) -> bytes:
     """Build one 64-byte report; ``pad`` is the byte used to fill the rest."""
@@ -79,7 +82,7 @@ def parse_report(report: bytes) -> tuple[int, bytes]:
     if len(report) != REPORT_SIZE:
         raise ProtocolError(f"malformed HID report: {len(report)} bytes instead of {REPORT_SIZE}")
     try:
-        parsed: Any = HidReport.parse(report)
+        parsed: Any = _HID_REPORT_PARSER.parse(report)
     except cs.ConstructError:
         raise ProtocolError(
             f"malformed HID report: length byte {report[1]} is over {MAX_PAYLOAD} "
