@@ -29,6 +29,7 @@ from ..devices import DeviceModel, model_by_name
 from ..protocol.frames import MAX_PAYLOAD, REPORT_SIZE, MessageType
 from ..protocol.text import build_multirecord, build_text_reply, byte_sum
 from .content import ReaderContent, generate
+from .encrypted import EncryptedLink
 from .lines import arresult_line, history_line
 
 
@@ -63,6 +64,9 @@ class VirtualReader:
         #: every report the host wrote
         self.received: list[bytes] = []
         self.closed = False
+        #: the Libre 2/3 encrypted transport (simulator/encrypted.py), None for clear models
+        self.link = (EncryptedLink(self.content.serial, seed, self.options.faults,
+                                   self._queue.append) if self.model.encrypted else None)
         self._handlers: dict[str, Callable[[], bytes]] = self._make_handlers()
         if self.options.pre_stale:
             self._queue_text(build_text_reply(b"\r\n"))
@@ -77,6 +81,11 @@ class VirtualReader:
         self.received.append(bytes(report))
         if self.options.silent:
             return
+        if self.link is not None:
+            opened = self.link.incoming(bytes(report))
+            if opened is None:
+                return
+            report = opened
         self._handle(report[0], report[2 : 2 + min(report[1], MAX_PAYLOAD)])
 
     def read(self, timeout_ms: int) -> bytes:
@@ -105,7 +114,7 @@ class VirtualReader:
         buf[0] = msg_type
         buf[1] = len(payload)
         buf[2 : 2 + len(payload)] = payload
-        self._queue.append(bytes(buf))
+        self._queue.append(self.link.outgoing(bytes(buf)) if self.link else bytes(buf))
         self._sent += 1
         if self.options.keepalive and self._sent % self.options.keepalive == 0:
             buf = self._buffer if self.options.stale else bytearray(REPORT_SIZE)
