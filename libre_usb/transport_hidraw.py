@@ -49,15 +49,19 @@ def _open_error(path: str, exc: OSError) -> Exception:
 class HidrawTransport(Transport):
     """Plain file I/O on a hidraw node, with poll() for the read timeout."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, fd: int | None = None) -> None:
+        """Open ``path``; or take an already open descriptor ``fd`` (tests pass one end of
+        a SOCK_SEQPACKET pair, which keeps report boundaries as hidraw does)."""
         self.uri = f"hidraw:{path}"
         self.path = path
         ids = hid_ids(path)
         self.product_id = ids[1] if ids else None
-        try:
-            self._fd: int | None = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:
-            raise _open_error(path, exc) from None
+        if fd is None:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as exc:
+                raise _open_error(path, exc) from None
+        self._fd: int | None = fd
         self._poll = select.poll()
         self._poll.register(self._fd, select.POLLIN)
 
