@@ -27,6 +27,9 @@ Behaviour, as a real Libre 2 reader shows it or (marked) as we infer it:
 * Outgoing reports of an encrypted type are sealed with sequence numbers 0, 1, 2, ...
   (freestyle-hid reads the device's sequence field into the nonce but does not check it;
   our host records it). Clear types (``06``, ``33``, ``71``, keepalives ...) go out as is.
+* An encrypted report holds at most 54 payload bytes (protocol.md 5.4), so the reader
+  splits text replies into pieces of at most :attr:`EncryptedLink.max_payload` bytes
+  instead of 62 (how a real Libre 2 splits them is not documented; it has to fit too).
 * A new START AUTHORIZE (``14 01 11``) drops the session and starts a new handshake.
 
 Faults for tests (the reader's ``faults`` option, e.g. ``sim:libre2?faults=bad_mac``):
@@ -49,6 +52,7 @@ from ..errors import InputError, ProtocolError
 from ..keys import load_master_keys
 from ..protocol.encryption import (
     ALWAYS_CLEAR,
+    MAX_ENCRYPTED_PAYLOAD,
     NOT_INITIALISED_REPLY,
     REPORT_SIZE,
     DeviceHandshake,
@@ -97,6 +101,9 @@ class EncryptedLink:
     handshake messages and ``33 01 15``). Raises
     :class:`~libre_usb.errors.MissingExtra` when freestyle-keys is not installed.
     """
+
+    #: the largest payload one encrypted report carries; the reader splits replies to fit
+    max_payload = MAX_ENCRYPTED_PAYLOAD
 
     def __init__(
         self,

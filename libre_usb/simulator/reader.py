@@ -125,15 +125,16 @@ class VirtualReader:
         """Split a reply the way readers do: one line per report, long lines in 62-byte
         pieces, the CKSM/status tail joined to the last line when it fits."""
         pieces: list[bytes] = []
+        limit = self.link.max_payload if self.link else MAX_PAYLOAD  # 54 when encrypted
         tail_at = reply.rfind(b"CKSM:")
         body, tail = reply[:tail_at], reply[tail_at:]
         for line in body.split(b"\r\n")[:-1] if body else []:
             data = line + b"\r\n"
-            pieces.extend(data[i : i + MAX_PAYLOAD] for i in range(0, len(data), MAX_PAYLOAD))
+            pieces.extend(data[i : i + limit] for i in range(0, len(data), limit))
         if body and not body.endswith(b"\r\n"):
             rest = body[body.rfind(b"\r\n") + 2 :] if b"\r\n" in body else body
             pieces.append(rest)
-        if pieces and len(pieces[-1]) + len(tail) <= MAX_PAYLOAD:
+        if pieces and len(pieces[-1]) + len(tail) <= limit:
             pieces[-1] += tail
         else:
             pieces.append(tail)
