@@ -180,6 +180,12 @@ class HostConnection:
             )
         if msg_type == MessageType.AUTH_REPLY:
             self.abort()
+            if payload[:1] == b"\x15" and self.cipher is not None:
+                raise EncryptionError(
+                    "reader rejected our encrypted report as not initialised (33 01 15) "
+                    "although the encryption handshake had completed: it did not accept the "
+                    "report's MAC"
+                )
             if payload[:1] == b"\x15":
                 raise EncryptionError(
                     "reader says encryption is not initialised (33 01 15): it is a Libre 2/3 "
