@@ -401,10 +401,8 @@ def parse_time(text: str) -> ParsedTime:
         except ValueError:
             pass
         else:
-            offset = value.utcoffset()
-            zulu = text[-1:] in ("Z", "z")
-            return ParsedTime(text=text, wall=value.replace(tzinfo=None), offset=offset,
-                              zulu=zulu)
+            return ParsedTime(text=text, wall=value.replace(tzinfo=None),
+                              offset=value.utcoffset(), zulu=text[-1:] in ("Z", "z"))
     match = _TIME.fullmatch(text)
     if match is None:
         raise ValueError(f"not an ISO 8601 time: {text!r}")
