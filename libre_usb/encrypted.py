@@ -92,8 +92,8 @@ def handshake(session: Session) -> str:
         report = session.transport.read(session.timeout_ms)
         if report is None:
             raise DeviceTimeout(
-                f"the reader did not answer the encryption handshake: no {_step(hs)} "
-                f"within {session.timeout_ms / 1000:g} s"
+                f"the reader stopped answering the encryption handshake: it did not send "
+                f"{_step(hs)} within {session.timeout_ms / 1000:g} s"
             )
         if report[:1] and report[0] not in ALWAYS_CLEAR:
             # An encrypted report cannot belong to the handshake (which is all clear): it is

@@ -408,7 +408,8 @@ def test_without_freestyle_keys_libre2_is_the_missing_extra_error(
 
 def test_silent_libre2_times_out_in_the_handshake(keys: Any) -> None:
     reader = VirtualReader("libre2", silent=True)
-    with pytest.raises(DeviceTimeout, match=r"encryption handshake: no the serial reply \(06\)"):
+    expected = r"encryption handshake: it did not send the serial reply \(06\)"
+    with pytest.raises(DeviceTimeout, match=expected):
         Session(SimTransport(reader), timeout_ms=100).open()
 
 
