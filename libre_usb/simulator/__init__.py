@@ -9,6 +9,7 @@ from ..devices import model_by_name
 from ..errors import InputError
 from ..transport import DeviceURI, Transport, check_report
 from .content import ReaderContent, generate
+from .faults import SimDevice, with_faults
 from .reader import SimOptions, VirtualReader
 
 __all__ = ["ReaderContent", "SimOptions", "SimTransport", "VirtualReader", "generate"]
@@ -22,6 +23,9 @@ class SimTransport(Transport):
 
     def __init__(self, reader: VirtualReader) -> None:
         self.reader = reader
+        #: what reports go through: the reader, or a fault injector in front of it when
+        #: its ``faults`` option names faults (simulator/faults.py)
+        self.device: SimDevice = with_faults(reader)
         self.uri = f"sim:{reader.model.name}"
         self.product_id = reader.model.product_ids[0]
 
@@ -49,11 +53,11 @@ class SimTransport(Transport):
         return cls(VirtualReader(uri.target, seed, **options))
 
     def write(self, report: bytes) -> None:
-        self.reader.write(check_report(report))
+        self.device.write(check_report(report))
 
     def read(self, timeout_ms: int) -> bytes | None:
-        data = self.reader.read(timeout_ms)
+        data = self.device.read(timeout_ms)
         return data or None
 
     def close(self) -> None:
-        self.reader.close()
+        self.device.close()
