@@ -14,6 +14,7 @@ from ._base import main
 COMMAND_MODULES = (
     "libre_usb.cli.device_cmds",
     "libre_usb.cli.linux_cmds",
+    "libre_usb.cli.diff_cmd",
 )
 
 

@@ -1,0 +1,74 @@
+"""``diff``: compare captured vendor uploads with what the reader really holds."""
+
+from __future__ import annotations
+
+import click
+
+from ..atomic import atomic_write
+from ..export import load_dump
+from ..model import Dump
+from ..session import Session
+from ..transport import open_transport
+from ..upload.build import resolve_tz
+from ..upload.diff import DEFAULT_TIME_TOLERANCE, diff_uploads
+from ..upload.load import DEFAULT_MAX_BYTES, load_uploads
+from ..upload.report import FORMATS, render
+
+
+def _read_reader(device: str | None) -> Dump:
+    transport = open_transport(device)
+    try:
+        return Session(transport).dump()
+    finally:
+        transport.close()
+
+
+@click.command("diff")
+@click.argument("uploads", nargs=-1, required=True, metavar="UPLOAD...")
+@click.option("--device", "-d", metavar="URI",
+              help="Read this reader (hidraw:/dev/hidrawN, usb:..., sim:libre, replay:FILE). "
+                   "Default: the first attached reader.")
+@click.option("--dump", "dump_path", metavar="FILE",
+              help="Compare with a saved 'libre-dump dump --format json' file instead of a "
+                   "reader.")
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="text",
+              show_default=True, help="Report format.")
+@click.option("--output", "-o", metavar="FILE",
+              help="Write the report here (atomically) instead of stdout.")
+@click.option("--time-tolerance", type=click.FloatRange(min=0), default=DEFAULT_TIME_TOLERANCE,
+              show_default=True, metavar="SECONDS",
+              help="Reader and upload times this close are the same time.")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_BYTES,
+              show_default=True, metavar="N",
+              help="Refuse files and bodies that are (or decompress to) more than N bytes.")
+@click.option("--tz", metavar="ZONE",
+              help="IANA time zone of the reader's clock (e.g. Europe/Berlin); needed only "
+                   "for uploads whose entries carry UTC times without a local offset.")
+@click.pass_context
+def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None,
+         dump_path: str | None, fmt: str, output: str | None, time_tolerance: float,
+         max_bytes: int, tz: str | None) -> None:
+    """Diff captured uploads (raw bodies, HAR files, mitmproxy flow files) against a reader.
+
+    Shows, per kind of record, what was uploaded unchanged, what was left out, what was
+    added or altered, and every identifier the uploads sent.
+
+    Exit codes: 0 the uploads hold exactly the reader's records, 1 they differ,
+    2 bad input (unreadable, hostile or not an upload), 3+ device errors.
+    """
+    if device and dump_path:
+        raise click.UsageError("give --device or --dump, not both")
+    zone = resolve_tz(tz) if tz else None
+    loaded = load_uploads(uploads, max_bytes=max_bytes)
+    dump = load_dump(dump_path) if dump_path else _read_reader(device)
+    result = diff_uploads(dump, loaded, tz=zone, time_tolerance=time_tolerance)
+    text = render(result, fmt)
+    if output and output != "-":
+        with atomic_write(output) as handle:
+            handle.write(text)
+    else:
+        click.echo(text, nl=False)
+    ctx.exit(0 if result.identical else 1)
+
+
+commands = [diff]
