@@ -99,26 +99,45 @@ class Session:
             )
         return report
 
-    def drain(self) -> int:
-        """Read and drop whatever the reader still has queued; returns how many reports."""
+    def drain(self, wait_ms: int = _DRAIN_MS) -> int:
+        """Read and drop whatever the reader still has queued; returns how many reports.
+
+        ``wait_ms=0`` takes only what has already arrived, without waiting."""
         dropped = 0
         deadline = time.monotonic() + 2.0
         while dropped < _DRAIN_LIMIT and time.monotonic() < deadline:
-            if self.transport.read(_DRAIN_MS) is None:
+            if self.transport.read(wait_ms) is None:
                 break
             dropped += 1
         if dropped:
             log.info("drained %d stale report(s)", dropped)
         return dropped
 
+    def _skipped(self, event: Skipped, what: str, useful_at: float) -> DeviceTimeout | None:
+        """Log a skipped report; past the timeout with nothing but skipped reports since
+        ``useful_at``, the error to raise (a keepalive flood must not hang us)."""
+        if event.reason == "stray":
+            log.info("skipped a stray 0x%02x report while waiting for %s", event.msg_type, what)
+        if time.monotonic() - useful_at <= self.timeout_ms / 1000:
+            return None
+        self.conn.abort()
+        return DeviceTimeout(
+            f"the reader sent only keepalives or unrelated reports for "
+            f"{self.timeout_ms / 1000:g} s instead of answering {what}"
+        )
+
     def _exchange(self, request: bytes, what: str) -> object:
         self.transport.write(request)
+        useful_at = time.monotonic()
         while True:
             event = self.conn.receive(self._read(what))
-            if event is None or isinstance(event, Skipped):
-                if isinstance(event, Skipped) and event.reason == "stray":
-                    log.info("skipped a stray 0x%02x report while waiting for %s",
-                             event.msg_type, what)
+            if isinstance(event, Skipped):
+                error = self._skipped(event, what, useful_at)
+                if error is not None:
+                    raise error
+                continue
+            if event is None:
+                useful_at = time.monotonic()
                 continue
             return event
 
@@ -181,8 +200,12 @@ class Session:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _text(self, command: str) -> TextReply:
+        # Whatever is already queued is left over (a repeated or late report of the last
+        # reply): taken for this reply's start it would shift every answer by one.
+        self.drain(0)
         self.transport.write(self.conn.text_command(command))
         received = 0
+        useful_at = time.monotonic()
         while True:
             report = self.transport.read(self.timeout_ms)
             if report is None:
@@ -194,10 +217,18 @@ class Session:
                 if received:
                     raise _Partial(error)
                 raise error
-            received += 1
             event = self.conn.receive(report)
             if isinstance(event, TextResponse):
                 return event.reply
+            if isinstance(event, Skipped):
+                skipped = self._skipped(event, command, useful_at)
+                if skipped is None:
+                    continue
+                if received:
+                    raise _Partial(skipped)
+                raise skipped
+            received += 1
+            useful_at = time.monotonic()
             if self.progress is not None and event is None and received % 64 == 0:
                 self.progress(command, self.conn.reply_lines)
 
