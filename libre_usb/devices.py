@@ -43,6 +43,11 @@ class DeviceModel:
     records: tuple[RecordSource, ...] = ()
     #: whether the clock is read with $rdt? (Libre family) or $date?/$time?
     has_rdt: bool = True
+    #: how the reader encodes text (Libre: UTF-8, sometimes broken, decoded with
+    #: replacement; InsuLinx: Latin-1, protocol.md 2.4)
+    text_encoding: str = "utf-8"
+    #: the table that names ``$lang?`` codes, when known for this family ("libre")
+    language_table: str | None = None
 
 
 _LIBRE_INFO = (
@@ -53,6 +58,23 @@ _LIBRE_RECORDS = (
     RecordSource("$history?", "libre_history"),
     RecordSource("$arresult?", "libre_arresult"),
 )
+#: shared HID protocol commands every $result? meter answers (protocol.md 3)
+_METER_INFO = ("$date?", "$time?", "$ptname?", "$ptid?")
+#: the InsuLinx's read-only informational commands, in the order Abbott's software sends
+#: them in the real capture (protocol.md 3). Left out: ``$custthm?`` (the theme bitmap, about
+#: 40 kB of hex and no health data) and ``$hwver?``/``$event?``/``$ioblog?`` (named by
+#: OpenGlucose only, never seen answered).
+_INSULINX_INFO = (
+    *_METER_INFO,
+    "$getrmndrst,0", "$getrmndr,0", "$rmdstrorder?", "$actthm?", "$wktrend?", "$clktyp?",
+    "$alllang?", "$lang?", "$inslock?", "$actinscal?", "$iobstatus?", "$foodunits?",
+    "$svgsdef?", "$corsetup?", "$insdose?", "$inslog?", "$inscalsetup?", "$carbratio?",
+    "$svgsratio?", "$mlcalget,3", "$cttype?", "$bgdrop?", "$bgtrgt?", "$bgtgrng?",
+    "$ntsound?", "$btsound?", "$taglang?", "$tagsenbl?", "$tagorder?", "$gettags,2,2",
+    "$frststrt?",
+)
+#: ``$gunits?`` (Neo, InsuLinx): ``1`` on a mg/dL meter (GP); ``0`` read as mmol/L like ``$uom?``
+_GUNITS = (("0", "mmol/L"), ("1", "mg/dL"))
 
 MODELS: dict[str, DeviceModel] = {
     model.name: model
@@ -63,6 +85,15 @@ MODELS: dict[str, DeviceModel] = {
             product_ids=(0x3650,),
             info_commands=_LIBRE_INFO,
             records=_LIBRE_RECORDS,
+            language_table="libre",
+        ),
+        DeviceModel(
+            name="libre_pro",
+            title="FreeStyle Libre Pro",
+            product_ids=(0x3670,),
+            info_commands=_LIBRE_INFO,
+            records=_LIBRE_RECORDS,
+            language_table="libre",
         ),
         DeviceModel(
             name="libre2",
@@ -71,6 +102,7 @@ MODELS: dict[str, DeviceModel] = {
             encrypted=True,
             info_commands=_LIBRE_INFO,
             records=_LIBRE_RECORDS,
+            language_table="libre",
         ),
         DeviceModel(
             name="libre3",
@@ -82,6 +114,32 @@ MODELS: dict[str, DeviceModel] = {
                 RecordSource("$history?", "libre3_history"),
                 RecordSource("$arresult?", "libre3_arresult"),
             ),
+            language_table="libre",
+        ),
+        DeviceModel(
+            name="neo",
+            title="FreeStyle Precision/Optium Neo",
+            product_ids=(0x3850,),
+            serial_command="$serlnum?",
+            unit_command="$gunits?",
+            unit_values=_GUNITS,
+            info_commands=(*_METER_INFO, "$marketlev?"),
+            records=(RecordSource("$result?", "neo_result"),),
+            has_rdt=False,
+        ),
+        DeviceModel(
+            name="insulinx",
+            title="FreeStyle InsuLinx",
+            # 0x3460 per glucometerutils and OpenGlucose; the device descriptor in
+            # OpenGlucose's own capture says 0x3450 (protocol.md 9.1): accept both
+            product_ids=(0x3460, 0x3450),
+            serial_command="$serlnum?",
+            unit_command="$gunits?",
+            unit_values=_GUNITS,
+            info_commands=_INSULINX_INFO,
+            records=(RecordSource("$result?", "insulinx_result"),),
+            has_rdt=False,
+            text_encoding="latin-1",
         ),
     )
 }

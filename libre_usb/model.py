@@ -15,6 +15,7 @@ Times: ``local_time`` is the reader's own clock, naive, exactly as stored. ``utc
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import enum
@@ -294,7 +295,10 @@ class DeviceInfo:
     """What the reader says about itself and its settings.
 
     ``replies`` keeps the raw reply text of every informational command we sent, so
-    settings we do not decode yet are still in the dump.
+    settings we do not decode yet are still in the dump. ``settings`` and ``sensor`` are the
+    decoded views (:func:`libre_usb.protocol.replies.decode_settings`,
+    :func:`~libre_usb.protocol.replies.parse_patch`); their values are plain JSON (str, int,
+    bool, None, lists and dicts of those), so they go through every format unchanged.
     """
 
     model: str
@@ -311,6 +315,10 @@ class DeviceInfo:
     record_count: int | None = None
     #: raw reply text of each informational command, by command
     replies: tuple[tuple[str, str], ...] = ()
+    #: decoded settings (language, sounds, reminders, brand, market level, clock details...)
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: the current sensor as the reader describes it ($patch?), None when not read
+    sensor: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -318,6 +326,8 @@ class DeviceInfo:
             value = getattr(self, field.name)
             if field.name == "replies":
                 out[field.name] = dict(value)
+            elif field.name in ("settings", "sensor"):
+                out[field.name] = copy.deepcopy(value)
             else:
                 out[field.name] = _to_json(value)
         return out
@@ -333,6 +343,10 @@ class DeviceInfo:
                 value = tuple((str(k), str(v)) for k, v in value.items())
             elif field.name == "clock":
                 value = _parse_time(value)
+            elif field.name == "settings":
+                value = copy.deepcopy(dict(value))
+            elif field.name == "sensor":
+                value = None if value is None else copy.deepcopy(dict(value))
             kwargs[field.name] = value
         return cls(**kwargs)
 

@@ -35,7 +35,15 @@ from .protocol.connection import (
     TextResponse,
 )
 from .protocol.records import parse_lines
-from .protocol.replies import parse_date_time, parse_dbrnum, parse_rdt, parse_unit
+from .protocol.replies import (
+    decode_settings,
+    parse_date_time,
+    parse_dbrnum,
+    parse_patch,
+    parse_patient_name,
+    parse_rdt,
+    parse_unit,
+)
 from .protocol.text import TextReply, parse_multirecord
 from .transport import Transport
 
@@ -251,9 +259,14 @@ class Session:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _optional(self, command: str) -> str | None:
-        """The reply text of an informational command, or None if the reader refuses it."""
+        """The reply text of an informational command, or None if the reader refuses it.
+
+        Decoded with the model's text encoding (Latin-1 on the InsuLinx, UTF-8 with
+        replacement elsewhere); lines are joined with ``\n``."""
         try:
-            return self.command(command).text
+            reply = self.command(command)
+            encoding = self.model.text_encoding
+            return "\n".join(line.decode(encoding, errors="replace") for line in reply.lines)
         except CommandFailed:
             log.info("%s: not supported by this reader", command)
             return None
@@ -276,12 +289,18 @@ class Session:
         unit = (parse_unit(replies[model.unit_command], model.unit_values)
                 if model.unit_command and model.unit_command in replies else None)
         clock = None
-        if "$rdt?" in replies:
-            rdt = parse_rdt(replies["$rdt?"])
-            clock = rdt.time if rdt is not None and rdt.valid else None
+        rdt = parse_rdt(replies["$rdt?"]) if "$rdt?" in replies else None
+        if rdt is not None:
+            clock = rdt.time if rdt.valid else None
         if clock is None and "$date?" in replies and "$time?" in replies:
             clock = parse_date_time(replies["$date?"], replies["$time?"])
         record_count = parse_dbrnum(replies["$dbrnum?"]) if "$dbrnum?" in replies else None
+        settings = decode_settings(replies, language_table=model.language_table, rdt=rdt)
+        if rdt is None and "$date?" in replies and "$time?" in replies:
+            settings["clock_valid"] = clock is not None
+        family = "insulinx" if model.name == "insulinx" else "libre"
+        name = replies.get("$ptname?")
+        patient_id = (replies.get("$ptid?") or "").strip() or None
         return DeviceInfo(
             model=model.name,
             product_id=model.product_ids[0] if self.transport.product_id is None
@@ -290,10 +309,12 @@ class Session:
             software_version=version,
             unit=unit,
             clock=clock,
-            patient_name=replies.get("$ptname?"),
-            patient_id=replies.get("$ptid?"),
+            patient_name=parse_patient_name(name, family) if name is not None else None,
+            patient_id=patient_id,
             record_count=record_count,
             replies=tuple(replies.items()),
+            settings=settings,
+            sensor=parse_patch(replies["$patch?"]) if "$patch?" in replies else None,
         )
 
     def read_records(self) -> list[Record]:

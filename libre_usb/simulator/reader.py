@@ -26,11 +26,19 @@ import time
 from collections.abc import Callable
 
 from ..devices import DeviceModel, model_by_name
+from ..model import Record
 from ..protocol.frames import MAX_PAYLOAD, REPORT_SIZE, MessageType
 from ..protocol.text import build_multirecord, build_text_reply, byte_sum
 from .content import ReaderContent, generate
 from .encrypted import EncryptedLink
-from .lines import arresult_line, history_line
+from .lines import (
+    arresult_line,
+    history_line,
+    insulinx_result_line,
+    libre3_arresult_line,
+    libre3_history_line,
+    neo_result_line,
+)
 
 
 @dataclasses.dataclass
@@ -52,7 +60,7 @@ class VirtualReader:
         self.model: DeviceModel = model_by_name(model)
         self.seed = seed
         self.options = SimOptions(**options)  # type: ignore[arg-type]
-        self.content: ReaderContent = generate(seed)
+        self.content: ReaderContent = generate(seed, model=self.model.name)
         self._queue: collections.deque[bytes] = collections.deque()
         self._buffer = bytearray(REPORT_SIZE)  # the device's report buffer (never cleared)
         self._sent = 0
@@ -118,7 +126,9 @@ class VirtualReader:
         self._sent += 1
         if self.options.keepalive and self._sent % self.options.keepalive == 0:
             buf = self._buffer if self.options.stale else bytearray(REPORT_SIZE)
-            buf[0:3] = b"\x22\x01\x05"
+            # the keepalive byte: 05 on the Libre, 03 on the Neo and InsuLinx (protocol.md 2.2)
+            buf[0:3] = b"\x22\x01\x03" if self.model.name in ("neo", "insulinx") else (
+                b"\x22\x01\x05")
             self._queue.append(bytes(buf))
 
     def _queue_text(self, reply: bytes) -> None:
@@ -144,7 +154,9 @@ class VirtualReader:
     def _handle(self, msg_type: int, payload: bytes) -> None:
         content = self.content
         if msg_type == MessageType.PRE_INIT:
-            self._emit(MessageType.PRE_INIT_REPLY, b"\x16")
+            # the byte is unexplained; InsuLinx sends 0C, Libre 2 16 (protocol.md 2.2)
+            self._emit(MessageType.PRE_INIT_REPLY,
+                       b"\x0c" if self.model.name == "insulinx" else b"\x16")
         elif msg_type == MessageType.QUERY_SERIAL:
             self._emit(MessageType.SERIAL, content.serial.encode() + b"\0")
         elif msg_type == MessageType.QUERY_VERSION:
@@ -164,14 +176,15 @@ class VirtualReader:
         self._text_commands += 1
         if 0 <= self.options.silent_after < self._text_commands:
             return
-        handler = self._handlers.get(command)
         if command.startswith(("$date,", "$time,")):
             self._set_clock(command)
             self._queue_text(build_text_reply(b""))
-        elif handler is None:
+            return
+        message = self.reply(command)
+        if message is None:
             self._queue_text(build_text_reply(b"", ok=False))
         else:
-            self._queue_text(build_text_reply(handler()))
+            self._queue_text(build_text_reply(message))
 
     def _set_clock(self, command: str) -> None:
         name, _, args = command.partition(",")
@@ -183,69 +196,142 @@ class VirtualReader:
         elif name == "$time" and len(values) == 2:
             self.content.clock = clock.replace(hour=values[0], minute=values[1])
 
+    def reply(self, command: str) -> bytes | None:
+        """The message (before ``CKSM:``) this reader answers ``command`` with, or None for a
+        command it does not know (it answers ``CMD Fail!``)."""
+        handler = self._handlers.get(command)
+        return None if handler is None else handler()
+
     def _make_handlers(self) -> dict[str, Callable[[], bytes]]:
         c = self.content
+        model = self.model
+        encoding = model.text_encoding
 
-        def line(text: str) -> Callable[[], bytes]:
-            return lambda: text.encode("utf-8") + b"\r\n"
+        def text(value: str) -> bytes:
+            return value.encode(encoding) + b"\r\n"
+
+        def line(value: str) -> Callable[[], bytes]:
+            return lambda: text(value)
+
+        def lines(*rows: str) -> Callable[[], bytes]:
+            return lambda: b"".join(text(row) for row in rows)
 
         def rdt() -> bytes:
             k = c.clock
-            return (f"{k.year - 2000},{k.month},{k.day},{k.hour},{k.minute},{k.second},1,0"
-                    "\r\n").encode()
+            values = f"{k.year - 2000},{k.month},{k.day},{k.hour},{k.minute},{k.second},1"
+            # the Libre Pro leaves out the factory/user offset (protocol.md 3)
+            return text(values if model.name == "libre_pro" else values + ",0")
 
         def date() -> bytes:
             k = c.clock
-            return f"{k.month},{k.day},{k.year - 2000}\r\n".encode()
+            return text(f"{k.month},{k.day},{k.year - 2000}")
 
         def clock_time() -> bytes:
             k = c.clock
-            return f"{k.hour},{k.minute}\r\n".encode()
+            return text(f"{k.hour},{k.minute}")
+
+        def multirecord(write: Callable[[list[Record]], str]) -> Callable[[], bytes]:
+            # readers list the newest record first
+            return lambda: build_multirecord([write(r).encode(encoding)
+                                              for r in reversed(c.results)])
 
         def history() -> bytes:
-            lines = [history_line(r).encode() for r in reversed(c.history)]
-            return build_multirecord(lines)
-
-        def arresult() -> bytes:
-            lines = [arresult_line(r, c.comments).encode("utf-8") for r in reversed(c.results)]
-            return build_multirecord(lines)
+            write = libre3_history_line if model.name == "libre3" else history_line
+            return build_multirecord([write(r).encode() for r in reversed(c.history)])
 
         def reminders() -> bytes:
             rows = ["2,10,1,7,30", "2,11,1,12,0", "2,12,0,19,0"] + ["0,0,0,0,0"] * 9
-            return "".join(row + "\r\n" for row in rows).encode()
+            return b"".join(text(row) for row in rows)
 
         def patch() -> bytes:
+            # layout as glucometer-protocols documents it: csv lines of numbers, some labelled
             start = c.clock - dt.timedelta(days=3, hours=2)
-            lines = [
+            rows = [
                 f"{start.month},{start.day},{start.year - 2000},{start.hour},{start.minute},0",
-                "PID: 0x70,0x00",
-                "SW Versions: 1.3.4",
+                "PID: 112,0",
+                "SW Versions: 1,3,4",
                 "3,0,0",
                 "Event Log: 0",
                 "0,0,0,0",
                 "AFE Cal Data: 12,34,56",
                 "Unused: 0",
             ]
-            body = "".join(row + "\r\n" for row in lines).encode()
+            body = b"".join(text(row) for row in rows)
             return body + b"1,%08X\r\n" % byte_sum(body)
 
-        return {
-            self.model.serial_command: line(c.serial),
-            self.model.version_command: line(c.software_version),
-            "$uom?": line("1" if c.unit == "mg/dL" else "0"),
-            "$ptname?": line(c.patient_name),
-            "$ptid?": line(c.patient_id),
-            "$dbrnum?": line(f"DB Record Number = {c.record_counter}"),
-            "$rdt?": rdt,
+        def tags() -> bytes:
+            return b"".join(text(row) for row in ["2", "2", *(f"T{n}={state},{label}"
+                                                          for n, state, label in c.tags)])
+
+        handlers: dict[str, Callable[[], bytes]] = {
+            model.serial_command: line(c.serial),
+            model.version_command: line(c.software_version),
             "$date?": date,
             "$time?": clock_time,
-            "$brandname?": line(self.model.title),
-            "$marketlev?": line("1,0,0,0"),
-            "$lang?": line("2"),
-            "$ntsound?": line("1,1"),
-            "$btsound?": line("1,0"),
-            "$getrmndr,0": reminders,
-            "$patch?": patch,
-            "$history?": history,
-            "$arresult?": arresult,
+            "$ptid?": line(c.patient_id),
         }
+        if model.unit_command is not None:
+            codes = {unit: code for code, unit in model.unit_values}
+            handlers[model.unit_command] = line(codes[c.unit])
+        if model.name == "neo":
+            handlers.update({
+                "$ptname?": line(c.patient_name),
+                "$marketlev?": line("1,0"),
+                "$result?": multirecord(neo_result_line),
+            })
+        elif model.name == "insulinx":
+            first, _, last = c.patient_name.partition(" ")
+            handlers.update({
+                "$ptname?": line(f"{first},{last},g"),
+                "$getrmndrst,0": lines(*["0,"] * 9, "2,Dosage", "2,Alarme",
+                                       "2,Prendre\nde l'insuline"),
+                "$getrmndr,0": lines("2,12,1,22,0", *["0,0,0,0,0"] * 11),
+                "$rmdstrorder?": line("10,11,12"),
+                "$actthm?": line("17"),
+                "$wktrend?": line("1,70,160,6,16,26,11,26,11"),
+                "$clktyp?": line("0"),
+                "$alllang?": line("0,0,1,0,2,1,3,0,4,1,5,1,6,1,7,0,8,0"),
+                "$lang?": line(str(c.language)),
+                "$inslock?": line("1,1"),
+                "$actinscal?": line("0"),
+                "$iobstatus?": line("255,255"),
+                "$foodunits?": line("0"),
+                "$svgsdef?": line("255"),
+                "$corsetup?": line("255"),
+                "$insdose?": line("1"),
+                "$inslog?": line("1,1"),
+                "$inscalsetup?": line("0,0"),
+                "$carbratio?": lines("0,0", "1,0", "2,0", "3,0", "4,0", "0"),
+                "$svgsratio?": lines("0,0", "1,0", "2,0", "3,0", "4,0", "0"),
+                "$mlcalget,3": line("255,255,255"),
+                "$cttype?": line("255"),
+                "$bgdrop?": lines("0,255", "1,0", "2,0", "3,0", "4,0", "0"),
+                "$bgtrgt?": lines("0,0", "1,0", "2,0", "3,0", "4,0", "0"),
+                "$bgtgrng?": lines("0,0,0", "1,0,0", "2,0,0", "3,0,0", "4,0,0", "0"),
+                "$ntsound?": line("1"),
+                "$btsound?": line("0"),
+                "$taglang?": line("2,2"),
+                "$tagsenbl?": line("1"),
+                "$tagorder?": line("2,1,2,3,4"),
+                "$gettags,2,2": tags,
+                "$frststrt?": line("1"),
+                "$result?": multirecord(insulinx_result_line),
+            })
+        else:
+            handlers.update({
+                "$ptname?": line(c.patient_name),
+                "$dbrnum?": line(f"DB Record Number = {c.record_counter}"),
+                "$rdt?": rdt,
+                "$brandname?": line(model.title),
+                "$marketlev?": line("1,0,0,0"),
+                "$lang?": line(str(c.language)),
+                "$ntsound?": line("1,1"),
+                "$btsound?": line("1,0"),
+                "$getrmndr,0": reminders,
+                "$patch?": patch,
+                "$history?": history,
+                "$arresult?": multirecord(
+                    libre3_arresult_line if model.name == "libre3"
+                    else lambda r: arresult_line(r, c.comments)),
+            })
+        return handlers
