@@ -4,8 +4,10 @@ A transcript is JSON Lines, one object per report::
 
     {"dir": "out" | "in", "data": "<hex of the 64 bytes>", "t": <seconds since start>}
 
-Our recorder also writes one ``{"dir": "meta", ...}`` line first (product id, model);
-readers ignore directions they do not know, and the player uses the product id if present.
+Our recorder also writes one ``{"dir": "meta", ...}`` line first (product id, model), and
+when the session failed (a protocol error or a timeout) one ``{"dir": "end", "error": ...}``
+line last; readers ignore directions they do not know, and the player uses the product id
+if present. An interrupted run (Ctrl-C, SIGTERM, an unplug) writes no transcript at all.
 
 ``replay:FILE`` answers a client from such a file. For each report the client sends, it finds
 the first unused ``out`` line that matches and serves the ``in`` reports that followed that
@@ -155,9 +157,15 @@ class RecordingTransport(Transport):
             self._log("in", data)
         return data
 
-    def save(self) -> None:
+    def save(self, *, error: str | None = None) -> None:
+        """Write the transcript (atomically). ``error``: the session ended with this error;
+        a last ``{"dir": "end", "error": ...}`` line says so (players ignore it), so the
+        transcript of a failed session never passes for a complete one."""
+        lines = self._lines
+        if error is not None:
+            lines = [*lines, json.dumps({"dir": "end", "error": error})]
         with atomic_write(self.path) as handle:
-            handle.write("\n".join(self._lines) + "\n")
+            handle.write("\n".join(lines) + "\n")
 
     def close(self) -> None:
         if not self._closed:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, Interrupted, LibreDumpError
+from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, Disconnected, Interrupted, LibreDumpError
 
 
 class _Group(click.Group):
@@ -21,7 +21,11 @@ class _Group(click.Group):
         except LibreDumpError as exc:
             if debug:
                 raise
-            click.echo(f"libre-dump: error: {exc}", err=True)
+            message = str(exc)
+            if isinstance(exc, Disconnected):
+                # like Ctrl-C: output files are atomic, so none was left half written
+                message += "; no partial output was written"
+            click.echo(f"libre-dump: error: {message}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             if debug:

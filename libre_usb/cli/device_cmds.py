@@ -13,6 +13,7 @@ import click
 from .. import export
 from ..atomic import atomic_write
 from ..devices import MODELS
+from ..errors import DeviceTimeout, ProtocolError
 from ..model import Dump
 from ..session import DEFAULT_TIMEOUT_MS, Session
 from ..transport import Transport, list_attached, open_transport
@@ -50,17 +51,31 @@ def open_session(device: str | None, model: str | None, timeout: float,
         recorder = RecordingTransport(transport, record_path, model=model)
         transport = recorder
     bar = _Progress() if progress else None
+    failure: BaseException | None = None
     try:
         session = Session(transport, model, timeout_ms=int(timeout * 1000),
                           progress=bar.update if bar else None)
         session.open()
         yield session
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
         if bar is not None:
             bar.finish()
         transport.close()
-        if recorder is not None and sys.exc_info()[0] is not KeyboardInterrupt:
-            recorder.save()
+        if recorder is not None:
+            _save_transcript(recorder, failure)
+
+
+def _save_transcript(recorder: RecordingTransport, failure: BaseException | None) -> None:
+    """Write the transcript of a session that ended, well or with a protocol error or a
+    timeout (marked at its end: the exchange that shows the fault is the point of it). A
+    run that was cut off (Ctrl-C, SIGTERM, an unplug, any other error) writes nothing."""
+    if failure is None:
+        recorder.save()
+    elif isinstance(failure, (ProtocolError, DeviceTimeout)):
+        recorder.save(error=f"{type(failure).__name__}: {failure}")
 
 
 class _Progress:
