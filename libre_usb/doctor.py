@@ -230,17 +230,17 @@ def scan_sysfs(sysfs: str = "/sys", dev: str = "/dev") -> list[SysReader]:
         if len(parts) != 3:
             continue
         try:
-            vid, pid = int(parts[1], 16), int(parts[2], 16)
+            hid_vid, pid = int(parts[1], 16), int(parts[2], 16)
         except ValueError:
             continue
-        if vid != ABBOTT_VENDOR_ID:
+        if hid_vid != ABBOTT_VENDOR_ID:
             continue
         node = str(Path(dev, entry.name))
         hid_dev = os.path.realpath(entry / "device")
         owner = next((r for p, r in by_path.items() if hid_dev.startswith(p + os.sep)), None)
         if owner is None:
             owner = SysReader(
-                vendor_id=vid, product_id=pid, model=models.get(pid),
+                vendor_id=hid_vid, product_id=pid, model=models.get(pid),
                 product=fields.get("HID_NAME", ""), serial=fields.get("HID_UNIQ", ""),
             )
             readers.append(owner)
@@ -265,7 +265,7 @@ class Backend:
 def _try_import(name: str) -> tuple[Any, str | None]:
     try:
         return importlib.import_module(name), None
-    except Exception as exc:  # noqa: BLE001 - a broken install must be reported, not crash us
+    except Exception as exc:  # a broken install is reported, not fatal
         return None, f"{type(exc).__name__}: {exc}"
 
 
@@ -316,7 +316,7 @@ def _probe_pyusb() -> Backend:
     if libusb1 is not None:
         try:
             backend = libusb1.get_backend()
-        except Exception:  # noqa: BLE001 - pyusb raises various errors for a broken lib
+        except Exception:  # pyusb raises many types for a broken lib
             backend = None
         if backend is not None:
             lib = getattr(getattr(backend, "lib", None), "_name", "libusb-1.0")
@@ -325,7 +325,7 @@ def _probe_pyusb() -> Backend:
     if pkg is not None:
         try:
             path = pkg.get_library_path()
-        except Exception:  # noqa: BLE001
+        except Exception:
             path = None
         if path:
             sources.append(f"libusb-package {path}")
@@ -393,10 +393,9 @@ def diagnose(
             ))
     fix = rules.fix()
     if fix and not rules.ok:
-        problems.append(Problem("warning" if rules.state != "missing" or not devices else "error",
-                                rules.summary(), fix))
-        if rules.state == "missing" and devices:
-            problems.pop()  # the per-device error already carries this fix
+        # not an error by itself (root, or a group rule of the admin's, may still work);
+        # a reader this user cannot open is reported above, with the same fix
+        problems.append(Problem("warning", rules.summary(), fix))
     for late in rules.late_files:
         problems.append(Problem(
             "warning",
@@ -516,7 +515,7 @@ def _device_report(
         },
         "hidraw": [
             {"sysfs": sys_path, "node": dataclasses.asdict(node)}
-            for (sys_path, _), node in zip(reader.hidraw, hidraw_nodes)
+            for (sys_path, _), node in zip(reader.hidraw, hidraw_nodes, strict=True)
         ],
         "uris": uris,
         "usable": usable,

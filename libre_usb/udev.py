@@ -27,6 +27,17 @@ from pathlib import Path
 from .errors import AccessDenied, DeviceError, InputError
 
 RULES_NAME = "70-libre-dump.rules"
+#: every Abbott reader product id the rules cover (vendor 1a61), with a model name
+#: (protocol.md section 1); :mod:`libre_usb.devices` has the models we can read
+READER_PRODUCT_IDS: dict[int, str] = {
+    0x3650: "libre",
+    0x3670: "libre-pro",
+    0x3950: "libre2",
+    0x3960: "libre3",
+    0x3850: "precision-neo",
+    0x3460: "insulinx",
+    0x3450: "insulinx",
+}
 DEFAULT_PREFIX = "/etc/udev/rules.d"
 #: udev's rules directories, highest priority first (a file name found in an
 #: earlier directory hides the same name in the later ones)
@@ -50,7 +61,7 @@ Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 def rules_bytes() -> bytes:
     """The rules file shipped with this libre-dump."""
-    resource = resources.files("libre_usb").joinpath("data", RULES_NAME)
+    resource = resources.files("libre_usb").joinpath("data").joinpath(RULES_NAME)
     try:
         data = resource.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
@@ -63,7 +74,8 @@ def rules_bytes() -> bytes:
         return source.read_bytes()
     except FileNotFoundError:
         raise InputError(
-            f"the udev rules are missing from this installation ({RULES_NAME}); reinstall libre-dump"
+            f"the udev rules are missing from this installation ({RULES_NAME}); "
+            "reinstall libre-dump"
         ) from None
 
 
@@ -108,7 +120,10 @@ class RulesStatus:
 
     def summary(self) -> str:
         if self.state == "current":
-            return f"udev rules installed and current: {self.path} (version {self.packaged_version})"
+            return (
+                f"udev rules installed and current: {self.path} "
+                f"(version {self.packaged_version})"
+            )
         if self.state == "missing":
             return f"udev rules not installed (no {RULES_NAME} in {', '.join(RULES_DIRS[:2])} ...)"
         if self.state == "outdated":
@@ -283,6 +298,8 @@ def install(
     except OSError:
         changed = True
     if not Path(prefix).is_dir():
+        if not Path(prefix).parent.is_dir():
+            raise InputError(f"{prefix} does not exist (nor does its parent directory)")
         if not dry_run and not is_root:
             raise AccessDenied(f"{prefix} does not exist; run: {install_hint(prefix)}")
     elif not os.access(prefix, os.W_OK | os.X_OK) and not dry_run:
@@ -297,6 +314,8 @@ def install(
             notes.append(f"{target} is already current; nothing would be written")
         return InstallResult(str(target), changed, True, tuple(commands), tuple(notes))
     if changed:
+        # e.g. /run/udev/rules.d, which udev reads but does not create
+        Path(prefix).mkdir(mode=0o755, exist_ok=True)
         _atomic_write(target, data)
     if not is_root:
         notes.append(
