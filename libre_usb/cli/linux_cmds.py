@@ -142,6 +142,9 @@ def simulate(mode: str | None, seed: int, echo: bool, max_seconds: float | None,
              model: str) -> None:
     """Expose the virtual reader MODEL (e.g. libre) as a device on this machine (root).
 
+    MODEL may carry the options of a sim: device URI, e.g. 'libre?keepalive=5', so
+    that the device matches --device 'sim:libre?keepalive=5' exactly.
+
     Runs until Ctrl-C or SIGTERM, then removes the device. Other programs, or
     libre-dump with --device hidraw:/dev/hidrawN, hidapi:<path> or usb:<bus>:<address>,
     can then read it like a real reader.
