@@ -1,0 +1,224 @@
+#!/bin/sh
+# The VM stage, INSIDE the guest: root, cwd = the repository, systemd-udevd
+# running (LDVM_UDEV=1), modules loaded by the initramfs. Started by run_stage.sh.
+#   env: LD_PY     the host's Python that has libre-dump's dependencies
+#        LD_ROOTS  directories under /root that this Python needs (space-separated)
+#        LD_SIM_OPTS, LD_VM_FULL_DUMP   see section D
+# Prints "RESULT <check> PASS|FAIL|PENDING <detail>" lines; exits 1 on any FAIL.
+# Python start-up dominates the time under TCG (~35x slower than the host), so
+# independent commands run in parallel and each probe covers every backend.
+set -u
+REPO=$(pwd)
+PY=${LD_PY:?LD_PY must name the Python interpreter}
+export PYTHONPATH="$REPO" HOME=/root
+NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp"
+LD_MAIN='import sys; sys.argv[0] = "libre-dump"; from libre_usb.cli import main; main()'
+ld() { "$PY" -c "$LD_MAIN" "$@"; }
+ld_nobody() { $NOBODY "$PY" -c "$LD_MAIN" "$@"; }
+probe() { "$PY" "$REPO/tests/vm/probe.py" "$@"; }
+probe_nobody() { $NOBODY "$PY" "$REPO/tests/vm/probe.py" "$@"; }
+FAILED=0
+result() {  # result NAME PASS|FAIL|PENDING DETAIL
+  echo "RESULT $1 $2 $3"
+  [ "$2" = FAIL ] && FAILED=1
+  return 0
+}
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+T0=$(uptime_s)
+step() { echo "=== [$(uptime_s)s] $*"; }
+probe_results() {  # probe_results PREFIX FILE: one RESULT per PROBE line
+  if ! grep -q '^PROBE ' "$2"; then cat "$2"; result "$1" FAIL "the probe printed nothing"; return; fi
+  grep '^PROBE ' "$2" | while read -r _ backend rest; do
+    case $rest in
+      *" OK "*) echo "RESULT $1-$backend PASS $rest" ;;
+      *) echo "RESULT $1-$backend FAIL $rest" ;;
+    esac
+  done
+  grep -q '^PROBE [^ ]* [^ ]* FAIL' "$2" && FAILED=1
+  grep -v '^PROBE \|^hidraw:\|^hidapi:\|^usb:' "$2" | head -n 20
+  return 0
+}
+
+# The host's Python may live under /root (mode 0700), which user nobody cannot
+# enter. Put a world-traversable tmpfs on /root and bind back only what the
+# interpreter needs (the host's / is read-only here, so nothing can be chmod'ed).
+if [ -n "${LD_ROOTS:-}" ] && ! $NOBODY test -x /root; then
+  for d in $LD_ROOTS; do mkdir -p "/run/ld-bind$d" && mount --bind "$d" "/run/ld-bind$d"; done
+  mount -t tmpfs -o mode=755 tmpfs /root
+  for d in $LD_ROOTS; do mkdir -p "$d" && mount --move "/run/ld-bind$d" "$d"; done
+fi
+
+SIM=""
+start_sim() {  # start_sim COMMAND...: waits until the device is up and udev is done
+  "$@" > /tmp/sim.log 2>&1 &
+  SIM=$!
+  i=0
+  while ! grep -q "is up" /tmp/sim.log; do
+    i=$((i + 1))
+    if [ $i -gt 900 ] || ! kill -0 $SIM 2> /dev/null; then
+      cat /tmp/sim.log; result "simulate" FAIL "the device did not come up: $*"; SIM=""; return 1
+    fi
+    sleep 0.1
+  done
+  udevadm settle -t 20
+  cat /tmp/sim.log
+}
+stop_sim() {  # stop_sim NAME: SIGTERM, then check that the device and the gadget are gone
+  [ -n "$SIM" ] || return 0
+  kill -TERM $SIM; wait $SIM; rc=$?
+  udevadm settle -t 20
+  left=$(grep -il 1a61 /sys/bus/usb/devices/*/idVendor /sys/class/hidraw/*/device/uevent 2> /dev/null)
+  gadgets=$(ls -d /sys/kernel/config/usb_gadget/libre-dump-* 2> /dev/null)
+  if [ $rc -eq 0 ] && grep -q "device removed" /tmp/sim.log && [ -z "$left$gadgets" ]; then
+    result "teardown-$1" PASS "SIGTERM: exit 0, USB/HID device and configfs gadget removed"
+  else
+    tail -n 3 /tmp/sim.log
+    result "teardown-$1" FAIL "exit $rc, left behind: ${left:-no device} ${gadgets:-no gadget}"
+  fi
+  SIM=""
+}
+uri_of() { sed -n "s/^$1://p" /tmp/uris; }
+
+HAVE_DUMP=0
+grep -qsE 'def dump\(|"dump"' "$REPO"/libre_usb/cli/*.py && HAVE_DUMP=1
+
+step "A. echo device as a USB gadget (dummy_hcd); every backend as root"
+start_sim "$PY" "$REPO/tests/vm/probe.py" serve libre || exit 1
+probe echo --count 20 --uris > /tmp/probe.txt 2>&1
+probe_results echo-root /tmp/probe.txt
+grep '^hidraw:\|^hidapi:\|^usb:' /tmp/probe.txt > /tmp/uris
+HIDRAW=$(uri_of hidraw)
+USBNODE=$(uri_of usb | awk -F: '{printf "/dev/bus/usb/%03d/%03d", $1, $2}')
+
+step "B. our udev rules not installed: user nobody"
+ls -l "$HIDRAW" "$USBNODE"
+probe_nobody echo --expect-denied > /tmp/denied.txt 2>&1 &
+P1=$!
+ld_nobody doctor > /tmp/doctor.txt 2>&1 &
+P2=$!
+if [ $HAVE_DUMP = 1 ]; then
+  ld_nobody dump --device "hidraw:$HIDRAW" --format json > /tmp/d1.json 2> /tmp/d1.err &
+  P3=$!
+  ld_nobody dump --device "usb:$(uri_of usb)" --format json > /tmp/d2.json 2> /tmp/d2.err &
+  P4=$!
+fi
+wait $P1; rc=$?
+cat /tmp/denied.txt
+if [ $rc -eq 0 ]; then
+  result "denied-without-rules" PASS "nobody cannot open $HIDRAW or $USBNODE through any backend"
+else
+  result "denied-without-rules" FAIL "see above"
+fi
+wait $P2; rc=$?
+sed -n '/^Readers/,$p' /tmp/doctor.txt
+if [ $rc -eq 3 ] && grep -q "cannot open" /tmp/doctor.txt \
+   && grep -qE "fix: .*udev (install|show)" /tmp/doctor.txt; then
+  result "doctor-names-fix" PASS "exit 3; $(grep -m1 'fix: ' /tmp/doctor.txt | sed 's/^ *//')"
+else
+  result "doctor-names-fix" FAIL "exit $rc"
+fi
+if [ $HAVE_DUMP = 1 ]; then
+  for n in 3 4; do
+    if [ $n = 3 ]; then wait $P3; rc=$?; f=d1; uri="hidraw:$HIDRAW"; else wait $P4; rc=$?; f=d2; uri="usb:$(uri_of usb)"; fi
+    lines=$(wc -l < /tmp/$f.err)
+    if [ $rc -eq 3 ] && [ "$lines" -eq 1 ] && [ ! -s /tmp/$f.json ]; then
+      result "dump-denied-${uri%%:*}" PASS "exit 3, one line: $(cat /tmp/$f.err)"
+    else
+      cat /tmp/$f.err; result "dump-denied-${uri%%:*}" FAIL "exit $rc, $lines stderr lines"
+    fi
+  done
+else
+  result "dump-denied" PENDING "no 'dump' command in this tree yet: non-root dump exit 3 not checked"
+fi
+
+step "C. rules installed with 'libre-dump udev install'; a seat session for nobody"
+# What logind does for a user logged in at seat0: sd_seat_get_active() reads this
+# file, and udev's uaccess builtin (73-seat-late.rules) turns our uaccess tag into
+# an ACL for that user. /run is the guest's own tmpfs.
+mkdir -p /run/systemd/system /run/systemd/seats
+printf 'ACTIVE=c1\nACTIVE_UID=65534\n' > /run/systemd/seats/seat0
+if ld udev install --prefix /run/udev/rules.d; then
+  result "udev-install" PASS "written to /run/udev/rules.d, udev reloaded, readers re-triggered"
+else
+  result "udev-install" FAIL "exit $?"
+fi
+udevadm settle -t 20
+ld_nobody doctor --json > /tmp/doctor.json 2>&1 &
+P2=$!
+for node in "$HIDRAW" "$USBNODE"; do
+  tags=$(udevadm info --query=property --name="$node" | sed -n 's/^TAGS=//p')
+  acl=$(getfacl --omit-header --numeric "$node" 2> /dev/null | tr '\n' ' ')
+  ls -l "$node"
+  case $tags in *:uaccess:*) t=ok ;; *) t=no ;; esac
+  case $acl in *user:65534:rw-*) a=ok ;; *) a=no ;; esac
+  if [ $t = ok ] && [ $a = ok ]; then
+    result "uaccess-$node" PASS "udev TAGS=$tags; ACL $acl"
+  else
+    result "uaccess-$node" FAIL "udev TAGS=$tags; ACL $acl"
+  fi
+done
+wait $P2; rc=$?
+if [ $rc -eq 0 ] && "$PY" -c 'import json, sys
+r = json.load(open("/tmp/doctor.json"))
+assert r["schema"] == "libre-dump-doctor/1" and r["ok"] and r["rules"]["state"] == "current", r
+d, = r["devices"]
+assert {u.split(":")[0] for u in d["usable"]} == {"hidraw", "hidapi", "usb"}, d["usable"]
+print("usable by nobody:", " ".join(d["usable"]))' > /tmp/doc.txt 2>&1; then
+  result "doctor-with-rules" PASS "exit 0, rules current, $(cat /tmp/doc.txt)"
+else
+  cat /tmp/doctor.json /tmp/doc.txt; result "doctor-with-rules" FAIL "exit $rc"
+fi
+probe_nobody echo --count 20 > /tmp/probe.txt 2>&1
+probe_results echo-nobody /tmp/probe.txt
+stop_sim echo-gadget
+
+step "D. 'libre-dump simulate --gadget libre': the virtual reader as a USB device"
+# A byte-for-byte dump comparison needs a reader small enough to dump through the
+# kernel within the stage's budget (a 90-day reader is ~10k reports, about 2
+# minutes per backend under TCG). LD_SIM_OPTS are sim: URI options that shrink
+# it; LD_VM_FULL_DUMP=1 compares full-size dumps instead (slow).
+SPEC=""
+if [ $HAVE_DUMP = 1 ]; then
+  if [ "${LD_VM_FULL_DUMP:-0}" = 1 ]; then
+    SPEC=libre
+  elif ld dump --device "sim:libre?seed=0&${LD_SIM_OPTS:-days=2}" --format json > /tmp/ref.json 2> /tmp/ref.err; then
+    SPEC="libre?${LD_SIM_OPTS:-days=2}"
+  else
+    DUMP_PENDING="the virtual reader has no small-content option (${LD_SIM_OPTS:-days=2}: $(tail -n 1 /tmp/ref.err)); a full 90-day dump through each backend does not fit the stage budget; LD_VM_FULL_DUMP=1 compares full dumps"
+  fi
+else
+  DUMP_PENDING="no 'dump' command in this tree yet: hidraw/hidapi/usb dumps vs sim:libre not compared"
+fi
+start_sim "$PY" -c "$LD_MAIN" simulate --gadget "${SPEC:-libre}" --seed 0 || exit 1
+probe sim libre --seed 0 --uris > /tmp/probe.txt 2>&1
+probe_results sim /tmp/probe.txt
+grep '^hidraw:\|^hidapi:\|^usb:' /tmp/probe.txt > /tmp/uris
+if [ -n "$SPEC" ]; then
+  case $SPEC in *\?*) ref="sim:$SPEC&seed=0" ;; *) ref="sim:$SPEC?seed=0" ;; esac
+  [ "$SPEC" = libre ] && ld dump --device "$ref" --format json > /tmp/ref.json
+  echo "reference: libre-dump dump --device '$ref' --format json: $(wc -c < /tmp/ref.json) bytes"
+  while read -r uri; do
+    s0=$(uptime_s)
+    ld dump --device "$uri" --format json > /tmp/dump.json 2> /tmp/dump.err; rc=$?
+    took=$(echo "$(uptime_s) $s0" | awk '{printf "%.1f", $1 - $2}')
+    if [ $rc -eq 0 ] && cmp -s /tmp/ref.json /tmp/dump.json; then
+      result "dump-${uri%%:*}" PASS "$uri: $(wc -c < /tmp/dump.json) bytes of JSON in ${took}s, byte-identical to --device $ref"
+    else
+      grep -v 'records$' /tmp/dump.err | tail -n 5
+      diff /tmp/ref.json /tmp/dump.json | head -n 20
+      result "dump-${uri%%:*}" FAIL "$uri: exit $rc, not identical to --device $ref"
+    fi
+  done < /tmp/uris
+else
+  result "dump-compare" PENDING "$DUMP_PENDING"
+fi
+stop_sim reader-gadget
+
+step "E. echo device through /dev/uhid (hidraw only)"
+start_sim "$PY" "$REPO/tests/vm/probe.py" serve --uhid libre || exit 1
+probe echo --uhid --count 20 --backends hidraw-file,hidraw > /tmp/probe.txt 2>&1
+probe_results uhid-echo /tmp/probe.txt
+stop_sim uhid
+
+step "done: $(echo "$(uptime_s) $T0" | awk '{printf "%.1f", $1 - $2}')s in the guest stage"
+exit $FAILED
