@@ -80,6 +80,7 @@ from .build import (
     is_placeholder,
     is_uploadable,
     not_uploadable_reason,
+    place_local,
     resolve_tz,
     sensor_start_minutes,
 )
@@ -157,6 +158,9 @@ class UploadItem:
     utc: dt.datetime | None
     values: dict[str, Any]
     first_after_time_change: bool
+    #: set when ``local`` was made from a UTC time with this zone (``--tz``): the reader's
+    #: clock is then placed in the zone and compared in UTC, as the builder does
+    zone: dt.tzinfo | None
     #: indices (into the upload list) of the uploads that carried this entry, in order
     carriers: list[int]
     #: ``(upload index, JSON path)`` of every copy
@@ -412,7 +416,7 @@ class _Clock:
         self.unplaced: list[str] = []
 
     def place(self, entry: UploadEntry, tolerance: float
-              ) -> tuple[dt.datetime | None, dt.datetime | None]:
+              ) -> tuple[dt.datetime | None, dt.datetime | None, dt.tzinfo | None]:
         stamp = entry.timestamp
         utc = entry.factory or (stamp.instant if stamp is not None else None)
         if stamp is not None and stamp.offset is not None and not stamp.zulu:
@@ -420,16 +424,16 @@ class _Clock:
             if (entry.factory is not None and instant is not None
                     and abs((instant - entry.factory).total_seconds()) > tolerance):
                 self.inconsistent.append(entry.path)
-            return stamp.wall, utc
+            return stamp.wall, utc, None
         if utc is not None:
             if self.tz is not None:
-                return utc.astimezone(self.tz).replace(tzinfo=None), utc
+                return utc.astimezone(self.tz).replace(tzinfo=None), utc, self.tz
             if self.offset is not None:
-                return (utc + self.offset).replace(tzinfo=None), utc
+                return (utc + self.offset).replace(tzinfo=None), utc, None
             self.unplaced.append(entry.path)
-            return None, utc
+            return None, utc, None
         assert stamp is not None  # load.py guarantees one of the two
-        return stamp.wall, None
+        return stamp.wall, None, None
 
 
 def _freeze(values: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -447,7 +451,7 @@ def upload_items(uploads: Sequence[Upload], tz: dt.tzinfo | None, tolerance: flo
         clock = _Clock(upload, tz)
         for entry in upload.entries:
             kind = entry_kind(entry)
-            local, utc = clock.place(entry, tolerance)
+            local, utc, zone = clock.place(entry, tolerance)
             values = _entry_values(kind, entry)
             frozen = _freeze(values)
             when = (local or utc)
@@ -465,7 +469,7 @@ def upload_items(uploads: Sequence[Upload], tz: dt.tzinfo | None, tolerance: flo
                 continue
             item = UploadItem(kind=kind, entry=entry, record_number=entry.record_number,
                               local=local, utc=utc, values=values,
-                              first_after_time_change=flag, carriers=[index],
+                              first_after_time_change=flag, zone=zone, carriers=[index],
                               paths=[(index, entry.path)])
             merged[key] = item
             by_kind[kind].append(item)
@@ -542,6 +546,8 @@ def compare_values(kind: str, reader: dict[str, Any], upload: dict[str, Any],
 def _delta(reader: ReaderItem, upload: UploadItem) -> float | None:
     if reader.utc is not None and upload.utc is not None:
         return (upload.utc - reader.utc).total_seconds()
+    if upload.zone is not None and upload.utc is not None and reader.local is not None:
+        return (upload.utc - place_local(reader.local, upload.zone)[1]).total_seconds()
     if reader.local is not None and upload.local is not None:
         return (upload.local - reader.local).total_seconds()
     return None
@@ -615,6 +621,11 @@ class _Matcher:
                 if not within:
                     differences.insert(0, Difference("time", _iso(reader.local),
                                                      _iso(item.local)))
+                elif delta is None:  # no comparable time on one side: cannot confirm it
+                    upload_time = (f"{_iso(item.utc.replace(tzinfo=None))}Z (UTC only; no "
+                                   "local offset known)" if item.utc is not None else None)
+                    differences.insert(0, Difference("time", _iso(reader.local),
+                                                     upload_time or _iso(item.local)))
                 pairs.append(Pair(reader=reader, upload=item, by=by, time_delta=delta,
                                   differences=differences))
             pending = left
