@@ -32,6 +32,9 @@ KEYS_FIX = "pip install 'libre-dump[libre2]'   (installs freestyle-keys)"
 
 ACL_XATTR = "system.posix_acl_access"
 
+#: os.access, replaceable in tests (root passes every os.access check)
+_access = os.access
+
 
 def reader_models() -> dict[int, str]:
     """Product id -> model name, from the shared device table where it has one."""
@@ -98,8 +101,8 @@ def inspect_node(path: str, *, udev_data: str = "/run/udev/data") -> NodeAccess:
         mode=f"{st.st_mode & 0o7777:04o}",
         owner=_name(pwd.getpwuid, st.st_uid),
         group=_name(grp.getgrgid, st.st_gid),
-        readable=os.access(path, os.R_OK),
-        writable=os.access(path, os.W_OK),
+        readable=_access(path, os.R_OK),
+        writable=_access(path, os.W_OK),
         acl=read_acl(path),
     )
     if os.path.basename(path).startswith("hidraw") or "/bus/usb/" in path:
@@ -180,12 +183,14 @@ class SysReader:
     hid_interfaces: list[str] = dataclasses.field(default_factory=list)
     #: (sysfs path, /dev node) of its hidraw nodes
     hidraw: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    dev: str = "/dev"
 
     @property
     def usb_node(self) -> str | None:
+        """The usbfs node libusb opens, ``/dev/bus/usb/BBB/DDD``."""
         if self.bus is None or self.address is None:
             return None
-        return f"/dev/bus/usb/{self.bus:03d}/{self.address:03d}"
+        return os.path.join(self.dev, "bus", "usb", f"{self.bus:03d}", f"{self.address:03d}")
 
 
 def _read(path: Path) -> str:
@@ -217,6 +222,7 @@ def scan_sysfs(sysfs: str = "/sys", dev: str = "/dev") -> list[SysReader]:
             usb_sysfs=str(entry),
             bus=int(busnum) if busnum.isdigit() else None,
             address=int(devnum) if devnum.isdigit() else None,
+            dev=dev,
         )
         for iface in sorted(entry.glob(f"{entry.name}:*")):
             if _read(iface / "bInterfaceClass") == "03":
@@ -241,7 +247,7 @@ def scan_sysfs(sysfs: str = "/sys", dev: str = "/dev") -> list[SysReader]:
         if owner is None:
             owner = SysReader(
                 vendor_id=hid_vid, product_id=pid, model=models.get(pid),
-                product=fields.get("HID_NAME", ""), serial=fields.get("HID_UNIQ", ""),
+                product=fields.get("HID_NAME", ""), serial=fields.get("HID_UNIQ", ""), dev=dev,
             )
             readers.append(owner)
         owner.hidraw.append((str(entry), node))
