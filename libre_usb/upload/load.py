@@ -326,8 +326,24 @@ def _decode_bytes(data: bytes, max_bytes: int, label: str) -> tuple[bytes, str |
 
 def _decode_content(data: bytes, header: str | None, max_bytes: int,
                     label: str) -> tuple[bytes, str | None]:
-    """A request body decoded per its Content-Encoding header (then sniffed)."""
+    """A request body decoded per its Content-Encoding header (then sniffed).
+
+    A body that already is JSON text is kept as it is when the header's decoding fails:
+    HAR exporters (mitmproxy's among them) store the decoded text but keep the header.
+    """
     codings = [c.strip().lower() for c in (header or "").split(",") if c.strip()]
+    if _looks_json(data) and any(c not in ("identity", "") for c in codings):
+        try:
+            return _apply_codings(data, codings, max_bytes, label)
+        except InputError as exc:
+            if "limit" in str(exc):
+                raise
+            return data, None
+    return _apply_codings(data, codings, max_bytes, label)
+
+
+def _apply_codings(data: bytes, codings: list[str], max_bytes: int,
+                   label: str) -> tuple[bytes, str | None]:
     used: list[str] = []
     for coding in reversed(codings):
         if coding in ("identity", ""):
