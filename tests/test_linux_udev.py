@@ -210,3 +210,15 @@ def test_cli_check_exit_codes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     (tmp_path / udev.RULES_NAME).write_bytes(OURS)
     result = CliRunner().invoke(main, ["udev", "check"])
     assert result.exit_code == 0 and "current" in result.output
+
+
+def test_cli_install_as_non_root_is_one_line_exit_3(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(udev.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(udev.os, "access", lambda path, mode: False)
+    result = CliRunner().invoke(main, ["udev", "install", "--prefix", str(tmp_path)])
+    assert result.exit_code == 3
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("libre-dump: error: ")
+    assert "needs root" in lines[0] and "sudo " in lines[0]

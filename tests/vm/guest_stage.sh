@@ -82,6 +82,13 @@ uri_of() { sed -n "s/^$1://p" /tmp/uris; }
 HAVE_DUMP=0
 grep -qsE 'def dump\(|"dump"' "$REPO"/libre_usb/cli/*.py && HAVE_DUMP=1
 
+REFP=""
+if [ $HAVE_DUMP = 1 ] && [ "${LD_VM_FULL_DUMP:-0}" != 1 ]; then
+  # the in-process reference dump for section D needs no device: start it now
+  ld dump --device "sim:libre?seed=0&${LD_SIM_OPTS:-days=2}" --format json > /tmp/ref.json 2> /tmp/ref.err &
+  REFP=$!
+fi
+
 step "A. echo device as a USB gadget (dummy_hcd); every backend as root"
 start_sim "$PY" "$REPO/tests/vm/probe.py" serve libre || exit 1
 probe echo --count 20 --uris > /tmp/probe.txt 2>&1
@@ -181,7 +188,7 @@ SPEC=""
 if [ $HAVE_DUMP = 1 ]; then
   if [ "${LD_VM_FULL_DUMP:-0}" = 1 ]; then
     SPEC=libre
-  elif ld dump --device "sim:libre?seed=0&${LD_SIM_OPTS:-days=2}" --format json > /tmp/ref.json 2> /tmp/ref.err; then
+  elif wait $REFP; then
     SPEC="libre?${LD_SIM_OPTS:-days=2}"
   else
     DUMP_PENDING="the virtual reader has no small-content option (${LD_SIM_OPTS:-days=2}: $(tail -n 1 /tmp/ref.err)); a full 90-day dump through each backend does not fit the stage budget; LD_VM_FULL_DUMP=1 compares full dumps"
