@@ -91,6 +91,19 @@ TREND_NONE = "NotComputable"
 #: model insulin type -> upload ``insulinType``
 INSULIN_TYPES = {"rapid": "RapidActing", "long": "LongActing"}
 
+
+def insulin_type_name(insulin_type: str) -> str:
+    """The upload's ``insulinType`` for a model insulin type: Libre ``rapid``/``long``, and
+    the Precision Neo's meal-slot types (``short_breakfast``, ``long_morning``, ...) by their
+    action; anything else is written as the reader named it."""
+    if insulin_type in INSULIN_TYPES:
+        return INSULIN_TYPES[insulin_type]
+    if insulin_type.startswith("long"):
+        return "LongActing"
+    if insulin_type.startswith(("rapid", "short")):
+        return "RapidActing"
+    return insulin_type
+
 #: the entry lists of ``measurementLog``, in the order they are written
 LIST_NAMES = (
     "bloodGlucoseEntries",
@@ -396,7 +409,7 @@ class _Builder:
             self.add("bloodGlucoseEntries", record, {"valueInMgPerDl": _glucose_value(record)},
                      self.glucose_extended(record))
         elif isinstance(record, InsulinRecord):
-            body = {"insulinType": INSULIN_TYPES.get(record.insulin_type, record.insulin_type)}
+            body = {"insulinType": insulin_type_name(record.insulin_type)}
             if record.units is not None:
                 body["units"] = _number(record.units)
             self.add("insulinEntries", record, body, {})

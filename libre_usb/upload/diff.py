@@ -72,11 +72,11 @@ from ..model import (
 from .build import (
     ANNOTATION_KEY,
     GENERIC_PREFIX,
-    INSULIN_TYPES,
     TREND_ARROWS,
     TREND_NONE,
     decode_reading_identifier,
     first_after_time_changes,
+    insulin_type_name,
     is_placeholder,
     is_uploadable,
     not_uploadable_reason,
@@ -329,7 +329,7 @@ def reader_items(records: Iterable[Record]) -> Iterator[ReaderItem]:
             yield item("ketone", values)
         elif isinstance(record, InsulinRecord):
             yield item("insulin", {
-                "insulin_type": INSULIN_TYPES.get(record.insulin_type, record.insulin_type),
+                "insulin_type": insulin_type_name(record.insulin_type),
                 "units": record.units})
         elif isinstance(record, FoodRecord):
             yield item("food", {"carbs_g": record.carbs_g})
