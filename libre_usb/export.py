@@ -8,7 +8,8 @@
             ``fields`` hold JSON arrays; device info is not part of the table
 
 Every writer has a reader (:func:`load_dump` and friends) so the formats can be shown to be
-lossless.
+lossless. ``unit="mmol/L"`` adds ``glucose_mmol_l`` next to every ``glucose_mg_dl`` (see
+:mod:`libre_usb.units`); readers ignore it, the mg/dL value stays the record's value.
 """
 
 from __future__ import annotations
@@ -18,25 +19,47 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from .errors import InputError
 from .model import GROUPS, SCHEMA_VERSION, DeviceInfo, Dump, Kind, Record
+from .units import MG_DL, MMOL_L, UNITS, mmol_l
 
 FORMAT_NAME = "libre-dump"
 
 #: the CSV columns, in order; a record fills the ones it has
 CSV_COLUMNS = (
     "kind", "record_id", "source", "record_type", "local_time", "utc", "time_status",
-    "glucose_mg_dl", "value_raw", "ketone_mmol_l", "trend", "out_of_range", "error_flag",
-    "errors", "sensor_runtime_min", "first_after_insertion", "insulin_type", "units",
+    "glucose_mg_dl", "glucose_mmol_l", "value_raw", "ketone_mmol_l", "trend", "out_of_range",
+    "error_flag", "errors", "sensor_runtime_min", "first_after_insertion", "insulin_type", "units",
     "carbs_g", "comment_index", "text", "old_time", "new_time", "fields", "raw",
 )
 _JSON_CELLS = {"raw", "fields"}
 _BOOL_CELLS = {"error_flag", "first_after_insertion"}
 _INT_CELLS = {"record_id", "record_type", "glucose_mg_dl", "trend", "errors",
               "sensor_runtime_min", "carbs_g", "comment_index"}
-_FLOAT_CELLS = {"ketone_mmol_l", "units"}
+_FLOAT_CELLS = {"ketone_mmol_l", "units", "glucose_mmol_l"}
+#: fields that only exist on output (derived from others); readers ignore them
+DERIVED_FIELDS = frozenset({"glucose_mmol_l"})
+
+
+def _check_unit(unit: str) -> None:
+    if unit not in UNITS:
+        raise InputError(f"unknown unit {unit!r}; use one of {', '.join(UNITS)}")
+
+
+def record_dict(record: Record, unit: str = MG_DL) -> dict[str, Any]:
+    """A record as every format writes it: :meth:`Record.to_dict`, plus ``glucose_mmol_l``
+    right after ``glucose_mg_dl`` when ``unit`` is mmol/L."""
+    data = record.to_dict()
+    if unit != MMOL_L or "glucose_mg_dl" not in data:
+        return data
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out[key] = value
+        if key == "glucose_mg_dl":
+            out["glucose_mmol_l"] = None if value is None else float(mmol_l(value))
+    return out
 
 
 def sorted_records(records: Iterable[Record]) -> list[Record]:
@@ -45,15 +68,17 @@ def sorted_records(records: Iterable[Record]) -> list[Record]:
     return sorted(records, key=lambda r: (r.source, r.record_id))
 
 
-def dump_document(dump: Dump) -> dict[str, Any]:
-    """The ``json`` format as a dict."""
+def dump_document(dump: Dump, unit: str = MG_DL) -> dict[str, Any]:
+    """The ``json`` format as a dict (docs/dump.schema.json)."""
+    _check_unit(unit)
     records = sorted_records(dump.records)
     groups: dict[str, list[dict[str, Any]]] = {name: [] for name in GROUPS.values()}
     for record in records:
-        groups[GROUPS[record.kind]].append(record.to_dict())
+        groups[GROUPS[record.kind]].append(record_dict(record, unit))
     return {
         "format": FORMAT_NAME,
         "version": SCHEMA_VERSION,
+        "unit": unit,
         "device": dump.device.to_dict(),
         "timezone": dump.timezone,
         "counts": {name: len(items) for name, items in groups.items()},
@@ -61,17 +86,18 @@ def dump_document(dump: Dump) -> dict[str, Any]:
     }
 
 
-def write_json(dump: Dump, out: IO[str]) -> None:
-    json.dump(dump_document(dump), out, ensure_ascii=False, indent=1)
+def write_json(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
+    json.dump(dump_document(dump, unit), out, ensure_ascii=False, indent=1)
     out.write("\n")
 
 
-def write_ndjson(dump: Dump, out: IO[str]) -> None:
-    head = {"kind": "device", "format": FORMAT_NAME, "version": SCHEMA_VERSION,
+def write_ndjson(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
+    _check_unit(unit)
+    head = {"kind": "device", "format": FORMAT_NAME, "version": SCHEMA_VERSION, "unit": unit,
             "device": dump.device.to_dict(), "timezone": dump.timezone}
     out.write(json.dumps(head, ensure_ascii=False) + "\n")
     for record in sorted_records(dump.records):
-        out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        out.write(json.dumps(record_dict(record, unit), ensure_ascii=False) + "\n")
 
 
 def _cell(name: str, value: Any) -> str:
@@ -84,21 +110,26 @@ def _cell(name: str, value: Any) -> str:
     return str(value)
 
 
-def write_csv(dump: Dump, out: IO[str]) -> None:
+def write_csv(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
+    _check_unit(unit)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for record in sorted_records(dump.records):
-        data = record.to_dict()
+        data = record_dict(record, unit)
         writer.writerow([_cell(name, data.get(name)) for name in CSV_COLUMNS])
 
 
-WRITERS = {"json": write_json, "ndjson": write_ndjson, "csv": write_csv}
+class Writer(Protocol):
+    def __call__(self, dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None: ...
 
 
-def render(dump: Dump, fmt: str) -> str:
+WRITERS: dict[str, Writer] = {"json": write_json, "ndjson": write_ndjson, "csv": write_csv}
+
+
+def render(dump: Dump, fmt: str, *, unit: str = MG_DL) -> str:
     """The whole output as one string (the CLI writes it atomically)."""
     buffer = io.StringIO()
-    WRITERS[fmt](dump, buffer)
+    WRITERS[fmt](dump, buffer, unit=unit)
     return buffer.getvalue()
 
 
@@ -146,6 +177,8 @@ def records_from_csv(text: str, source: str = "input") -> list[Record]:
     for row in reader:
         data: dict[str, Any] = {}
         for name, cell in row.items():
+            if name in DERIVED_FIELDS:
+                continue
             if cell == "" and name not in ("value_raw", "text", "source", "time_status"):
                 continue
             if name in _JSON_CELLS:
