@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "libre_usb.cli.device_cmds",
     "libre_usb.cli.linux_cmds",
     "libre_usb.cli.diff_cmd",
+    "libre_usb.cli.schema_cmd",
 )
 
 

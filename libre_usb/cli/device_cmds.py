@@ -10,14 +10,16 @@ from typing import Any
 
 import click
 
-from .. import export
+from .. import export, timeline
 from ..atomic import atomic_write
 from ..devices import MODELS
 from ..errors import DeviceTimeout, ProtocolError
 from ..model import Dump
+from ..redact import redact as redact_dump
 from ..session import DEFAULT_TIMEOUT_MS, Session
 from ..transport import Transport, list_attached, open_transport
 from ..transport_replay import RecordingTransport
+from ..units import MG_DL, UNITS
 
 
 def device_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -118,14 +120,27 @@ def list_cmd(as_json: bool) -> None:
                    f"1a61:{reader.product_id:04x}\t{reader.backend}")
 
 
+def tz_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--tz", "tz", metavar="ZONE",
+        help="IANA time zone the reader's clock runs in (e.g. Europe/Berlin), used to place "
+             "every record in UTC. Default: this machine's zone ($TZ, /etc/localtime, "
+             "/etc/timezone, else UTC).")(func)
+
+
 @click.command()
 @device_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--redact", is_flag=True,
+              help="Replace the serial, patient name and id and free texts by placeholders.")
 def info(device: str | None, model: str | None, timeout: float, record_path: str | None,
-         quiet: bool, as_json: bool) -> None:
-    """Show the reader's model, serial, software, unit, clock, patient and record count."""
+         quiet: bool, as_json: bool, redact: bool) -> None:
+    """Show the reader's model, serial, software, unit, clock, patient, record count and
+    settings."""
     with open_session(device, model, timeout, record_path) as session:
         device_info = session.read_info()
+    if redact:
+        device_info = redact_dump(Dump(device=device_info, records=())).device
     data = device_info.to_dict()
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=1))
@@ -140,6 +155,18 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
         if key == "clock" and value is None:
             value = "invalid or not set"
         click.echo(f"{label + ':':16}{'' if value is None else value}")
+    settings = device_info.settings
+    if "language_code" in settings:
+        name = settings.get("language")
+        click.echo(f"{'Language:':16}{settings['language_code']}" + (f" ({name})" if name else ""))
+    for key, label in (("brand", "Brand"), ("clock_format", "Clock format")):
+        if key in settings:
+            click.echo(f"{label + ':':16}{settings[key]}")
+    reminders = [r for r in settings.get("reminders", []) if r.get("repeat") != "off"]
+    for reminder in reminders:
+        state = "on" if reminder.get("enabled") else "off"
+        click.echo(f"{'Reminder:':16}{reminder['action']} {reminder['repeat']} "
+                   f"{reminder['hour']:02d}:{reminder['minute']:02d} ({state})")
 
 
 @click.command()
@@ -148,16 +175,28 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
               default="json", show_default=True, help="Output format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False),
               help="Write here (atomically) instead of stdout.")
+@tz_option
+@click.option("--unit", type=click.Choice(UNITS), default=MG_DL, show_default=True,
+              help="Also write glucose in this unit (values are stored in mg/dL; mmol/L adds "
+                   "glucose_mmol_l, one decimal).")
+@click.option("--redact", is_flag=True,
+              help="Replace the serial, patient name and id, note and comment texts by "
+                   "placeholders (docs/formats.md).")
 def dump(device: str | None, model: str | None, timeout: float, record_path: str | None,
-         quiet: bool, fmt: str, output: str | None) -> None:
+         quiet: bool, fmt: str, output: str | None, tz: str | None, unit: str,
+         redact: bool) -> None:
     """Read everything the reader stores."""
+    zone = timeline.resolve_zone(tz)  # a bad zone fails before the reader is touched
     progress = not quiet and sys.stderr.isatty()
     with open_session(device, model, timeout, record_path, progress) as session:
         result: Dump = session.dump()
         retried = list(session.retried)
     if retried and not quiet:
         click.echo(f"note: retried {', '.join(retried)} after a broken reply", err=True)
-    _emit(export.render(result, fmt), output)
+    result = timeline.place(result, zone)
+    if redact:
+        result = redact_dump(result)
+    _emit(export.render(result, fmt, unit=unit), output)
 
 
 commands = [list_cmd, info, dump]

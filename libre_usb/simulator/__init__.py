@@ -40,7 +40,7 @@ class SimTransport(Transport):
                     seed = int(value)
                 elif key in ("pace_ms",):
                     options[key] = float(value)
-                elif key in ("keepalive", "silent_after"):
+                elif key in ("keepalive", "silent_after", "days"):
                     options[key] = int(value)
                 elif key in ("stale", "silent", "pre_stale"):
                     options[key] = _BOOL[value.lower()]

@@ -120,11 +120,17 @@ class _Glucose:
 
 class _Clock:
     """The reader's displayed time for an instant given in the current clock frame: before
-    the user's DST change the clock showed an hour less."""
+    the user's DST change the clock showed an hour less. When the content's window does not
+    hold :data:`DST_CHANGE`, the user changed the clock in the middle of the window."""
 
     def __init__(self, start: dt.datetime, now: dt.datetime, enabled: bool,
                  change: tuple[dt.datetime, dt.datetime]) -> None:
         self.old, self.new = change
+        if not start < self.old < now:
+            shift = self.new - self.old
+            self.old = (start + (now - start) / 2).replace(
+                hour=self.old.hour, minute=self.old.minute, second=self.old.second)
+            self.new = self.old + shift
         self.active = enabled and start < self.old < now
 
     def __call__(self, when: dt.datetime) -> dt.datetime:

@@ -15,6 +15,7 @@ Options (also as ``sim:`` URI query parameters):
 ``silent``        never answer anything (a hung reader)
 ``silent_after``  stop answering after N text commands
 ``pre_stale``     queue a stray text reply before the first request (left by an earlier session)
+``days``          how many days of records the reader holds (default 90)
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class SimOptions:
     pre_stale: bool = False
     #: fault names for fault-injection tests (see docs/reliability.md)
     faults: tuple[str, ...] = ()
+    #: how many days of records the reader holds
+    days: int = 90
 
 
 class VirtualReader:
@@ -60,7 +63,8 @@ class VirtualReader:
         self.model: DeviceModel = model_by_name(model)
         self.seed = seed
         self.options = SimOptions(**options)  # type: ignore[arg-type]
-        self.content: ReaderContent = generate(seed, model=self.model.name)
+        self.content: ReaderContent = generate(seed, model=self.model.name,
+                                               days=self.options.days)
         self._queue: collections.deque[bytes] = collections.deque()
         self._buffer = bytearray(REPORT_SIZE)  # the device's report buffer (never cleared)
         self._sent = 0
