@@ -13,9 +13,10 @@ if present. An interrupted run (Ctrl-C, SIGTERM, an unplug) writes no transcript
 the first unused ``out`` line that matches and serves the ``in`` reports that followed that
 line up to the next ``out`` line. ``in`` lines before the first ``out`` line are served when
 the device is opened, as stale input a real device can hold. Matching is by message type and
-payload, except that text commands match by command text whatever their type (0x21, 0x60)
-and trailing CR/LF. A report with no match is an error naming it. So a transcript recorded
-from another client, with other commands in another order, still replays.
+payload, except that text commands match by command text whatever their type (0x20, 0x21,
+0x60) and trailing CR/LF; an unused line of the same type is preferred. A report with no
+match is an error naming it. So a transcript recorded from another client, with other commands
+in another order, still replays.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class _Exchange:
     key: tuple[str, bytes]
     replies: list[bytes]
     used: bool = False
+    #: the message type the transcript's host report had
+    msg_type: int = -1
 
 
 class ReplayTransport(Transport):
@@ -104,7 +107,7 @@ class ReplayTransport(Transport):
             if len(data) != REPORT_SIZE:
                 raise InputError(f"{name} line {number}: a report is 64 bytes, not {len(data)}")
             if direction == "out":
-                exchanges.append(_Exchange(_key(data), []))
+                exchanges.append(_Exchange(_key(data), [], msg_type=data[0]))
             elif exchanges:
                 exchanges[-1].replies.append(data)
             else:
@@ -114,8 +117,14 @@ class ReplayTransport(Transport):
     def write(self, report: bytes) -> None:
         report = check_report(report)
         key = _key(report)
-        for exchange in self._exchanges:
-            if not exchange.used and exchange.key == key:
+        # an exchange sent with the same message type first (Abbott's software sends
+        # `$serlnum?` once as 0x20, unanswered, then as 0x60), then any text type
+        for same_type in (True, False):
+            for exchange in self._exchanges:
+                if exchange.used or exchange.key != key:
+                    continue
+                if same_type and exchange.msg_type != report[0]:
+                    continue
                 exchange.used = True
                 self._queue.extend(exchange.replies)
                 return
