@@ -374,7 +374,10 @@ class _Builder:
         self.lists[list_name].append((utc, record.record_id, entry))
 
     def glucose_extended(self, record: HistoryRecord | ReadingRecord) -> dict[str, Any]:
-        low, high = out_of_range_flags(record.glucose_mg_dl, _out_of_range(record))
+        # sensor readings: the flags follow the sensor's 40..500 mg/dL range; strip tests
+        # (other meters, other ranges) set them only when the reader said LO or HI
+        value = None if isinstance(record, GlucoseRecord) else record.glucose_mg_dl
+        low, high = out_of_range_flags(value, _out_of_range(record))
         return {"lowOutOfRange": _bool_text(low), "highOutOfRange": _bool_text(high),
                 "isFirstAfterTimeChange": id(record) in self.flagged}
 

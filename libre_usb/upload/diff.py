@@ -514,7 +514,9 @@ def compare_values(kind: str, reader: dict[str, Any], upload: dict[str, Any],
     """The value differences between a reader item and an upload item of one kind."""
     out: list[Difference] = []
     if kind in _GLUCOSE_KINDS or kind == "ketone":
-        if reader.get("range") or upload.get("range"):
+        # the out-of-range flags only stand for the value when the reader gave none (LO/HI);
+        # beside a number they are derived from it, and the number is compared
+        if reader.get("range"):
             if reader.get("range") != upload.get("range"):
                 unit = "mmol_l" if kind == "ketone" else "mg_dl"
                 out.append(Difference("out of range",
