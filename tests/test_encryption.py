@@ -584,7 +584,7 @@ def fsh_session() -> Iterator[Callable[[DeviceHandshake, MasterKeys], Any]]:
         return session
 
     yield make
-    for patch in patches:
+    for patch in reversed(patches):  # nested patches of one attribute: undo last first
         patch.stop()
 
 
