@@ -25,6 +25,7 @@ import collections
 import dataclasses
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,6 +36,8 @@ from .transport import REPORT_SIZE, Transport, check_report
 
 #: a transcript larger than this is refused
 MAX_TRANSCRIPT_BYTES = 256 * 1024 * 1024
+#: a longer line is not a transcript line (ours are about 170 characters)
+MAX_LINE = 64 * 1024
 
 
 def _key(report: bytes) -> tuple[str, bytes]:
@@ -81,18 +84,23 @@ class ReplayTransport(Transport):
 
     @classmethod
     def from_lines(cls, lines: IO[str] | list[str], name: str = "transcript") -> ReplayTransport:
+        """Read a transcript. Anything that is not one is an :class:`InputError` naming
+        the line: a line longer than :data:`MAX_LINE` characters (read no further than
+        that), bad JSON, a field of the wrong type, bad hex, a report that is not 64 bytes,
+        or no report at all."""
         initial: list[bytes] = []
         exchanges: list[_Exchange] = []
         product_id: int | None = None
-        for number, line in enumerate(lines, 1):
+        for number, line in enumerate(_bounded_lines(lines, name), 1):
             if not line.strip():
                 continue
             try:
                 item: Any = json.loads(line)
+                if not isinstance(item, dict) or not isinstance(item.get("dir"), str):
+                    raise TypeError
                 direction = item["dir"]
                 if direction == "meta":
-                    pid = item.get("product_id")
-                    product_id = int(pid) if pid is not None else None
+                    product_id = _product_id(item.get("product_id"), name, number)
                     continue
                 if direction not in ("in", "out"):
                     continue
@@ -112,6 +120,8 @@ class ReplayTransport(Transport):
                 exchanges[-1].replies.append(data)
             else:
                 initial.append(data)
+        if not exchanges and not initial:
+            raise InputError(f"{name}: not a transcript (no \"in\" or \"out\" report in it)")
         return cls(initial, exchanges, product_id, f"replay:{name}")
 
     def write(self, report: bytes) -> None:
@@ -132,6 +142,30 @@ class ReplayTransport(Transport):
 
     def read(self, timeout_ms: int) -> bytes | None:
         return self._queue.popleft() if self._queue else None
+
+
+def _bounded_lines(lines: IO[str] | list[str], name: str) -> Iterator[str]:
+    """The lines of a transcript, refusing (without reading it whole) a line longer than
+    :data:`MAX_LINE`: a transcript line is about 170 characters."""
+    if isinstance(lines, list):
+        source: Iterator[str] = iter(lines)
+    else:
+        handle = lines
+        source = iter(lambda: handle.readline(MAX_LINE + 1), "")
+    for number, line in enumerate(source, 1):
+        if len(line) > MAX_LINE:
+            raise InputError(f"{name} line {number}: longer than {MAX_LINE} characters, "
+                             "not a transcript line")
+        yield line
+
+
+def _product_id(value: object, name: str, number: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+        raise InputError(f"{name} line {number}: product_id must be a USB product id "
+                         f"(0..65535), not {str(value)[:40]}")
+    return value
 
 
 class RecordingTransport(Transport):
