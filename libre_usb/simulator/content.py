@@ -129,7 +129,8 @@ class _Clock:
         if not start < self.old < now:
             shift = self.new - self.old
             self.old = (start + (now - start) / 2).replace(
-                hour=self.old.hour, minute=self.old.minute, second=self.old.second)
+                hour=self.old.hour, minute=self.old.minute, second=self.old.second,
+                microsecond=0)
             self.new = self.old + shift
         self.active = enabled and start < self.old < now
 
@@ -153,8 +154,17 @@ def _events(rng: random.Random, start: dt.datetime, now: dt.datetime,
                 seconds = rng.randrange(first * 3600, last * 3600)
                 events.append((day + dt.timedelta(seconds=seconds), name))
         day += dt.timedelta(days=1)
+    events = [(when, name) for when, name in events if when <= now - dt.timedelta(minutes=5)]
+    # every kind of event at least once, so any window holds every kind of record
+    seen = {name for _, name in events}
+    for name, (_, first, last) in rates.items():
+        if name not in seen:
+            day = (start + (now - start) * rng.uniform(0.1, 0.9)).replace(
+                hour=0, minute=0, second=0, microsecond=0)
+            events.append((day + dt.timedelta(seconds=rng.randrange(first * 3600,
+                                                                     last * 3600)), name))
     events.sort()
-    return [(when, name) for when, name in events if when <= now - dt.timedelta(minutes=5)]
+    return events
 
 
 def generate(seed: int = 0, *, model: str = "libre", days: int = 90,
