@@ -33,6 +33,7 @@ import datetime as dt
 import functools
 import io
 import json
+import math
 import os
 import re
 import urllib.parse
@@ -373,6 +374,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number that overflows a float (``1e999``) would become ``inf``, which no
+    report can show and no JSON output may hold: refuse it."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:24]}{'...' if len(text) > 24 else ''} is out of range")
+    return value
+
+
 def parse_json(data: bytes, label: str, max_depth: int = MAX_DEPTH) -> Any:
     """Bytes -> JSON value: UTF-8 (BOM ignored), no NaN/Infinity, nesting bounded."""
     try:
@@ -380,7 +390,7 @@ def parse_json(data: bytes, label: str, max_depth: int = MAX_DEPTH) -> Any:
     except UnicodeDecodeError as exc:
         raise _error(label, f"not UTF-8 text (byte {exc.start})") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise _error(label, f"JSON nested too deeply (limit {max_depth})") from None
     except ValueError as exc:
