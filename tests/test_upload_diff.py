@@ -9,10 +9,14 @@ import copy
 import datetime as dt
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from libre_usb import export, timeline
+from libre_usb.cli import main
 from libre_usb.model import (
     Dump,
     HistoryRecord,
@@ -542,3 +546,36 @@ def test_a_different_numbering_still_matches_by_time(dump: Dump,
     assert {p.by for p in result.kinds["history"].matched} == {"time"}
     serials = [p for p in result.privacy if p.category == "serial"]
     assert [p.value for p in serials] == ["?MH00C5XP2R"]
+
+
+# -- records placed in UTC by the timeline --------------------------------------------------------
+
+
+def test_placed_records_match_uploads_with_copied_or_corrected_clocks(dump: Dump) -> None:
+    """After the timeline placed the reader's records in UTC, an upload that copied the
+    reader's clock and one whose times were corrected for the reader's clock changes both
+    match; without the placement, the corrected one differs in the hours before the change."""
+    placed = timeline.place(dump, TZ)
+    assert all(r.utc is not None for r in placed.records if r.local_time is not None)
+    copied = build_upload(dump, tz=TZ, redact=False)
+    corrected = build_upload(placed, tz=TZ, redact=False)
+    assert copied != corrected  # the segment before the clock change moved
+    assert run_diff(placed, copied).identical
+    assert run_diff(placed, corrected).identical
+    unplaced = run_diff(dump, corrected)
+    assert not unplaced.identical
+    moved = [p for p in unplaced.kinds["history"].changed
+             if [d.field for d in p.differences] == ["time"]]
+    assert moved and all(abs((p.time_delta or 0) - 3600) < 1 for p in moved)
+
+
+def test_cli_tz_places_the_reader(dump: Dump, tmp_path: Path) -> None:
+    corrected = build_upload(timeline.place(dump, TZ), tz=TZ, redact=False)
+    upload_file = tmp_path / "upload.json"
+    upload_file.write_text(json.dumps(corrected))
+    dump_file = tmp_path / "reader.json"
+    dump_file.write_text(json.dumps(export.dump_document(dump)))
+    base = ["diff", str(upload_file), "--dump", str(dump_file)]
+    assert CliRunner().invoke(main, base).exit_code == 1
+    with_tz = CliRunner().invoke(main, [*base, "--tz", TZ])
+    assert with_tz.exit_code == 0, with_tz.output

@@ -8,6 +8,7 @@ from ..atomic import atomic_write
 from ..export import load_dump
 from ..model import Dump
 from ..session import Session
+from ..timeline import place
 from ..transport import open_transport
 from ..upload.build import resolve_tz
 from ..upload.diff import DEFAULT_TIME_TOLERANCE, diff_uploads
@@ -42,8 +43,9 @@ def _read_reader(device: str | None) -> Dump:
               show_default=True, metavar="N",
               help="Refuse files and bodies that are (or decompress to) more than N bytes.")
 @click.option("--tz", metavar="ZONE",
-              help="IANA time zone of the reader's clock (e.g. Europe/Berlin); needed only "
-                   "for uploads whose entries carry UTC times without a local offset.")
+              help="IANA time zone of the reader's clock (e.g. Europe/Berlin). Places the "
+                   "reader's records in UTC (so uploads with corrected times match too) and "
+                   "upload entries that carry UTC times only.")
 @click.pass_context
 def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None,
          dump_path: str | None, fmt: str, output: str | None, time_tolerance: float,
@@ -61,6 +63,10 @@ def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None,
     zone = resolve_tz(tz) if tz else None
     loaded = load_uploads(uploads, max_bytes=max_bytes)
     dump = load_dump(dump_path) if dump_path else _read_reader(device)
+    if tz:
+        # place the reader's records in UTC too, so uploads whose times were corrected for
+        # the reader's clock changes match as well as those that copied the reader's clock
+        dump = place(dump, tz)
     result = diff_uploads(dump, loaded, tz=zone, time_tolerance=time_tolerance)
     text = render(result, fmt)
     if output and output != "-":

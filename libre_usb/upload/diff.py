@@ -24,8 +24,9 @@ Times: the reader's local clock is compared with the wall clock of the upload's 
 ``factoryTimestamp`` (UTC) is moved to local time with ``tz`` if given, else with the
 offset the upload itself shows (``timestamp`` minus ``factoryTimestamp`` of its other
 entries, or of ``deviceSettings.timestamp``). When the reader record has been placed in UTC
-by the timeline (``record.utc``), UTC instants are compared instead. Two times match within
-``time_tolerance`` seconds (default 60).
+by the timeline (``record.utc``), agreeing UTC instants count as a match too (a vendor may
+copy the reader's clock or correct it). Two times match within ``time_tolerance`` seconds
+(default 60).
 
 Values: glucose in mg/dL, insulin units and grams match within ``value_tolerance``
 (default 0.05: readers store whole mg/dL, half units and whole grams, so this only absorbs
@@ -35,9 +36,11 @@ bools or the strings "true"/"false".
 Pairing, for each kind: (1) same ``recordNumber``, time within tolerance, same values;
 (2) same ``recordNumber``, time within tolerance; (3) time within tolerance, same values;
 (4) nearest time within tolerance; (5) same ``recordNumber`` with the time off by more than
-the tolerance. Pairs with a difference are "changed"; the rest are "reader only" and
-"upload only". Readings the reader marks invalid are not expected in an upload: they are
-listed as "not expected", and are "changed" only if an upload carries them anyway.
+the tolerance. Steps 3 and 4 (for uploads that number entries their own way) never take an
+entry whose ``recordNumber`` is another reader record's id of the same kind. Pairs with a
+difference are "changed"; the rest are "reader only" and "upload only". Readings the reader
+marks invalid are not expected in an upload: they are listed as "not expected", and are
+"changed" only if an upload carries them anyway.
 
 Several uploads are merged first: entries with the same kind, ``recordNumber``, values and
 time (to the second) are one entry, carried by every upload listed in ``carriers``.
@@ -546,19 +549,33 @@ def compare_values(kind: str, reader: dict[str, Any], upload: dict[str, Any],
 
 
 def _delta(reader: ReaderItem, upload: UploadItem) -> float | None:
-    if reader.utc is not None and upload.utc is not None:
-        return (upload.utc - reader.utc).total_seconds()
-    if upload.zone is not None and upload.utc is not None and reader.local is not None:
-        return (upload.utc - place_local(reader.local, upload.zone)[1]).total_seconds()
+    """Upload time minus reader time in seconds, the smallest of the comparable ones:
+
+    - the reader's clock against the wall clock of the upload's local ``timestamp``;
+    - when the upload entry has only a UTC time and a zone was given, the reader's clock
+      placed in that zone (as :func:`~.build.place_local` does) against the UTC time;
+    - when the timeline placed the reader record (``utc``), the two UTC instants.
+
+    A vendor that copied the reader's clock matches on the first, one that corrected it
+    with the reader's time changes on the last. None when no pair of times is comparable.
+    """
+    deltas: list[float] = []
     if reader.local is not None and upload.local is not None:
-        return (upload.local - reader.local).total_seconds()
-    return None
+        deltas.append((upload.local - reader.local).total_seconds())
+    if upload.zone is not None and upload.utc is not None and reader.local is not None:
+        deltas.append((upload.utc - place_local(reader.local, upload.zone)[1]).total_seconds())
+    if reader.utc is not None and upload.utc is not None:
+        deltas.append((upload.utc - reader.utc).total_seconds())
+    return min(deltas, key=abs) if deltas else None
 
 
 class _Matcher:
     def __init__(self, kind: str, uploads: list[UploadItem], tolerance: float,
-                 value_tolerance: float) -> None:
+                 value_tolerance: float, reader_numbers: set[int]) -> None:
         self.kind = kind
+        #: record ids of this kind on the reader: an upload entry carrying one of them is
+        #: that record's entry, never paired with another record by time alone
+        self.reader_numbers = reader_numbers
         self.tolerance = tolerance
         self.value_tolerance = value_tolerance
         self.used: set[int] = set()
@@ -570,15 +587,23 @@ class _Matcher:
         timed.sort(key=lambda row: (row[0], row[1]))
         self.timed = [row[2] for row in timed]
         self.times: list[dt.datetime] = [row[0] for row in timed]
+        instants = [(item.utc, position, item) for position, item in enumerate(uploads)
+                    if item.utc is not None]
+        instants.sort(key=lambda row: (row[0], row[1]))
+        self.by_instant = [row[2] for row in instants]
+        self.instants: list[dt.datetime] = [row[0] for row in instants]
 
     def diffs(self, reader: ReaderItem, upload: UploadItem) -> list[Difference]:
         return compare_values(self.kind, reader.values, upload.values, self.value_tolerance)
 
     def _best(self, reader: ReaderItem, candidates: Iterable[UploadItem], strict: bool,
-              within: bool) -> tuple[UploadItem, float | None] | None:
+              within: bool, near: bool) -> tuple[UploadItem, float | None] | None:
         best: tuple[UploadItem, float | None] | None = None
         for item in candidates:
             if id(item) in self.used:
+                continue
+            if (near and item.record_number != reader.record_number
+                    and item.record_number in self.reader_numbers):
                 continue
             delta = _delta(reader, item)
             in_time = delta is None or abs(delta) <= self.tolerance
@@ -591,12 +616,19 @@ class _Matcher:
         return best
 
     def _near(self, reader: ReaderItem) -> list[UploadItem]:
-        if reader.local is None:
-            return []
+        """Upload items whose local time, or UTC instant, is near the reader's."""
         span = dt.timedelta(seconds=self.tolerance)
-        low = bisect.bisect_left(self.times, reader.local - span)
-        high = bisect.bisect_right(self.times, reader.local + span)
-        return self.timed[low:high]
+        found: list[UploadItem] = []
+        if reader.local is not None:
+            low = bisect.bisect_left(self.times, reader.local - span)
+            high = bisect.bisect_right(self.times, reader.local + span)
+            found.extend(self.timed[low:high])
+        if reader.utc is not None:
+            low = bisect.bisect_left(self.instants, reader.utc - span)
+            high = bisect.bisect_right(self.instants, reader.utc + span)
+            seen = {id(item) for item in found}
+            found.extend(item for item in self.by_instant[low:high] if id(item) not in seen)
+        return found
 
     def run(self, readers: list[ReaderItem]) -> tuple[list[Pair], list[ReaderItem]]:
         pairs: list[Pair] = []
@@ -613,7 +645,7 @@ class _Matcher:
             for reader in pending:
                 candidates = self._near(reader) if near else self.by_number.get(
                     reader.record_number, [])
-                found = self._best(reader, candidates, strict, within)
+                found = self._best(reader, candidates, strict, within, near)
                 if found is None:
                     left.append(reader)
                     continue
@@ -645,7 +677,8 @@ def _iso(value: dt.datetime | None) -> str | None:
 def _match_kind(kind: str, readers: list[ReaderItem], uploads: list[UploadItem],
                 tolerance: float, value_tolerance: float) -> KindResult:
     result = KindResult(kind)
-    matcher = _Matcher(kind, uploads, tolerance, value_tolerance)
+    matcher = _Matcher(kind, uploads, tolerance, value_tolerance,
+                       {item.record_number for item in readers})
     expected = [item for item in readers if item.expected]
     unexpected = [item for item in readers if not item.expected]
     pairs, left = matcher.run(expected)
