@@ -356,6 +356,12 @@ def _wrong_type(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc).encode()
 
 
+def _patched(doc: dict[str, Any], key: str, value: int) -> bytes:
+    doc = json.loads(json.dumps(doc))
+    doc["DeviceData"]["measurementLog"]["scheduledContinuousGlucoseEntries"][1][key] = value
+    return json.dumps(doc).encode()
+
+
 def _bad_bool(doc: dict[str, Any]) -> bytes:
     doc = json.loads(json.dumps(doc))
     doc["DeviceData"]["measurementLog"]["unscheduledContinuousGlucoseEntries"][0][
@@ -394,6 +400,10 @@ BAD: dict[str, tuple[Callable[[dict[str, Any]], bytes], str]] = {
     "not-an-object": (lambda doc: b'[1, 2, 3]', "not a JSON object"),
     "wrong-type": (_wrong_type, "valueInMgPerDl: expected a number, got a string"),
     "bad-boolean": (_bad_bool, "isFirstAfterTimeChange: expected a boolean"),
+    "huge-integer-value": (lambda doc: _patched(doc, "valueInMgPerDl", 10 ** 400),
+                           "valueInMgPerDl: number out of range"),
+    "huge-record-number": (lambda doc: _patched(doc, "recordNumber", 1 << 64),
+                           "recordNumber: 18446744073709551616... is outside the 64-bit"),
     "too-deep": (lambda doc: b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     "too-deep-for-the-limit": (lambda doc: b"[" * 100 + b"]" * 100, "nested too deeply"),
     "not-utf8": (lambda doc: b'{"DeviceData": "\xff\xfe"}', "not UTF-8"),

@@ -470,7 +470,10 @@ def _type_name(value: Any) -> str:
 def _number(value: Any, path: str, label: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _error(label, f"{path}: expected a number, got {_type_name(value)}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # a JSON integer too large for a float
+        raise _error(label, f"{path}: number out of range") from None
 
 
 def _string(value: Any, path: str, label: str) -> str:
@@ -499,10 +502,12 @@ def _time(value: Any, path: str, label: str) -> ParsedTime:
 def _record_number(value: Any, path: str, label: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
     if isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value.strip()):
-        return int(value)
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not -(1 << 63) <= value < 1 << 63:
+            raise _error(label, f"{path}: {str(value)[:24]}... is outside the 64-bit range")
+        return value
     raise _error(label, f"{path}: expected an integer, got {_type_name(value)}")
 
 
