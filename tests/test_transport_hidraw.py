@@ -6,6 +6,7 @@ byte plus 64 bytes is one OUT report, one read returns one IN report.
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 from pathlib import Path
@@ -20,14 +21,15 @@ from libre_usb.transport_hidraw import HidrawTransport, enumerate_hidraw, hid_id
 
 
 def _serve(device: socket.socket, reader: VirtualReader, stop: threading.Event) -> None:
-    device.settimeout(0.01)
+    # blocking sends (a full socket buffer waits for the host), polled receives
     while not stop.is_set():
-        try:
-            data = device.recv(128)
-        except TimeoutError:
-            data = None
-        except OSError:
-            return
+        ready, _, _ = select.select([device], [], [], 0.01)
+        data = None
+        if ready:
+            try:
+                data = device.recv(128)
+            except OSError:
+                return
         if data == b"":
             return
         if data:
