@@ -72,6 +72,15 @@ def test_dump_returns_exactly_the_seeded_records(name: str) -> None:
     assert device.unit == content.unit
     assert device.patient_id == content.patient_id
     assert device.patient_name == content.patient_name
+    # placed in time: every record of the virtual reader is placed, and in each id space the
+    # instants grow with the ids (the reader's clock change is undone)
+    placed = timeline.place(dump, "Europe/Berlin")
+    assert {r.time_status for r in placed.records} == {"ok"}
+    for source in {r.source for r in placed.records}:
+        ordered = sorted((r for r in placed.records if r.source == source),
+                         key=lambda r: r.record_id)
+        instants = [r.utc for r in ordered]
+        assert instants == sorted(instants), source  # type: ignore[type-var]
     # nothing but reads went to the reader
     assert all(c.endswith("?") or c in ("$getrmndr,0", "$getrmndrst,0", "$mlcalget,3",
                                          "$gettags,2,2") for c in reader.commands)
