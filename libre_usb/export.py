@@ -151,7 +151,14 @@ def dump_from_document(doc: Any, source: str = "input") -> Dump:
             records.extend(Record.from_dict(item) for item in items)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise _bad(source, f"bad field: {exc}") from None
-    return Dump(device=device, records=tuple(records), timezone=doc.get("timezone"))
+    return Dump(device=device, records=tuple(records), timezone=_zone(doc, source))
+
+
+def _zone(head: dict[str, Any], source: str) -> str | None:
+    zone = head.get("timezone")
+    if zone is not None and not isinstance(zone, str):
+        raise _bad(source, f"bad field: timezone is a {type(zone).__name__}, not a zone name")
+    return zone
 
 
 def dump_from_ndjson(lines: Iterable[str], source: str = "input") -> Dump:
@@ -166,7 +173,7 @@ def dump_from_ndjson(lines: Iterable[str], source: str = "input") -> Dump:
         raise _bad(source, "empty") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise _bad(source, f"bad line: {exc}") from None
-    return Dump(device=device, records=tuple(records), timezone=head.get("timezone"))
+    return Dump(device=device, records=tuple(records), timezone=_zone(head, source))
 
 
 def records_from_csv(text: str, source: str = "input") -> list[Record]:

@@ -19,6 +19,7 @@ import copy
 import dataclasses
 import datetime as dt
 import enum
+import math
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -125,7 +126,8 @@ class Record:
         kwargs: dict[str, Any] = {}
         for field in dataclasses.fields(target):
             if field.name in data:
-                kwargs[field.name] = _from_json(field.name, data[field.name])
+                value = _checked(target.__name__, field, data[field.name])
+                kwargs[field.name] = _from_json(field.name, value)
         return target(**kwargs)
 
 
@@ -143,6 +145,42 @@ def _to_json(value: Any) -> Any:
 
 _TIME_FIELDS = {"local_time", "utc", "old_time", "new_time"}
 _DECIMAL_FIELDS = {"units", "ketone_mmol_l"}
+
+
+#: the JSON type each annotation of a record or device field must arrive as
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "int": int, "str": str, "bool": bool, "Decimal": (int, float), "dt.datetime": str,
+    "RawFields": list, "tuple[str, ...]": list, "tuple[tuple[str, str], ...]": dict,
+    "dict[str, Any]": dict,
+}
+
+
+def _checked(owner: str, field: dataclasses.Field[Any], value: Any) -> Any:
+    """``value`` if it has the JSON type ``field`` needs, else TypeError: a saved dump
+    with a list for a record id or 1e999 for a dose is refused when read, not passed on
+    to fail somewhere later."""
+    spec = str(field.type)
+    if value is None:
+        if spec.endswith("| None"):
+            return None
+        raise TypeError(f"{owner}.{field.name} is null")
+    expected = _JSON_TYPES.get(spec.removesuffix(" | None"))
+    if expected is None:
+        return value
+    ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
+    if ok and isinstance(value, float) and not math.isfinite(value):
+        ok = False
+    if ok and field.name == "raw":
+        ok = all(isinstance(item, list) and len(item) == 2 and type(item[0]) is int
+                 and isinstance(item[1], str) for item in value)
+    elif ok and field.name in ("fields",):
+        ok = all(isinstance(item, str) for item in value)
+    elif ok and field.name == "replies":
+        ok = all(isinstance(item, str) for item in value.values())
+    if not ok:
+        raise TypeError(f"{owner}.{field.name} has the wrong type "
+                        f"({type(value).__name__} {str(value)[:40]!r})")
+    return value
 
 
 def _from_json(name: str, value: Any) -> Any:
@@ -338,7 +376,7 @@ class DeviceInfo:
         for field in dataclasses.fields(cls):
             if field.name not in data:
                 continue
-            value = data[field.name]
+            value = _checked("device", field, data[field.name])
             if field.name == "replies":
                 value = tuple((str(k), str(v)) for k, v in value.items())
             elif field.name == "clock":

@@ -57,6 +57,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
+from ..errors import InputError
 from ..model import (
     Dump,
     ExerciseRecord,
@@ -317,11 +318,16 @@ def reader_items(records: Iterable[Record]) -> Iterator[ReaderItem]:
         if isinstance(record, HistoryRecord):
             yield item("history", _reading_values(record))
             if record.first_after_insertion and expected and record.local_time is not None:
-                delta = dt.timedelta(minutes=sensor_start_minutes(record))
+                try:
+                    delta = dt.timedelta(minutes=sensor_start_minutes(record))
+                    local = record.local_time - delta
+                    utc = None if record.utc is None else record.utc - delta
+                except OverflowError:  # only a hostile saved dump gets here
+                    raise InputError(
+                        f"history record {record.record_id}: a sensor runtime of "
+                        f"{record.sensor_runtime_min} minutes is out of range") from None
                 yield ReaderItem(kind="sensorstart", record=record,
-                                 record_number=record.record_id,
-                                 local=record.local_time - delta,
-                                 utc=None if record.utc is None else record.utc - delta,
+                                 record_number=record.record_id, local=local, utc=utc,
                                  values={})
         elif isinstance(record, (ScanRecord, GlucoseRecord)):
             kind = "scan" if isinstance(record, ScanRecord) else "glucose"
