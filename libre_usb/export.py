@@ -15,6 +15,7 @@ lossless. ``unit="mmol/L"`` adds ``glucose_mmol_l`` next to every ``glucose_mg_d
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -131,6 +132,19 @@ def render(dump: Dump, fmt: str, *, unit: str = MG_DL) -> str:
     buffer = io.StringIO()
     WRITERS[fmt](dump, buffer, unit=unit)
     return buffer.getvalue()
+
+
+#: every format ``dump`` writes: the record formats above and the vendor upload shape
+FORMATS = (*WRITERS, "libreview")
+
+
+def render_libreview(dump: Dump, zone: dt.tzinfo, *, redact: bool = True) -> str:
+    """The upload JSON a vendor uploader would send for these records (see
+    :mod:`libre_usb.upload.build`); never a token, identifiers only with ``redact=False``."""
+    from .upload.build import build_upload
+
+    return json.dumps(build_upload(dump, tz=zone, redact=redact), ensure_ascii=False,
+                      indent=1) + "\n"
 
 
 # -- readers ----------------------------------------------------------------------------------

@@ -117,3 +117,21 @@ def test_sigterm_leaves_no_partial_file(tmp_path: Path) -> None:
     assert not target.exists()
     assert [p for p in tmp_path.iterdir()] == []
     assert os.path.exists(tmp_path)
+
+
+def test_dump_libreview_is_redacted_by_default_and_never_has_a_token() -> None:
+    code, out, err = run("dump", "--device", "sim:libre?seed=2", "--format", "libreview",
+                         "--tz", "Europe/Berlin")
+    assert code == 0, err
+    upload = json.loads(out)
+    assert "UserToken" not in out and set(upload) >= {"DeviceData", "libreDump"}
+    log = upload["DeviceData"]["measurementLog"]
+    assert log["scheduledContinuousGlucoseEntries"] and log["unscheduledContinuousGlucoseEntries"]
+    _, info, _ = run("info", "--device", "sim:libre?seed=2", "--json")
+    serial = json.loads(info)["serial"]
+    assert serial not in out
+    # every reader record is either an upload entry or listed as not uploadable
+    assert upload["libreDump"]["timeAssumedLocal"] == []  # the timeline placed everything
+    code, out, _ = run("dump", "--device", "sim:libre?seed=2", "--format", "libreview",
+                       "--tz", "Europe/Berlin", "--no-redact")
+    assert code == 0 and serial in out

@@ -171,20 +171,22 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
 
 @click.command()
 @device_options
-@click.option("--format", "-f", "fmt", type=click.Choice(sorted(export.WRITERS)),
-              default="json", show_default=True, help="Output format.")
+@click.option("--format", "-f", "fmt", type=click.Choice(export.FORMATS),
+              default="json", show_default=True,
+              help="Output format; libreview is the JSON a vendor upload of this reader "
+                   "would hold (identifiers redacted unless --no-redact).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False),
               help="Write here (atomically) instead of stdout.")
 @tz_option
 @click.option("--unit", type=click.Choice(UNITS), default=MG_DL, show_default=True,
               help="Also write glucose in this unit (values are stored in mg/dL; mmol/L adds "
                    "glucose_mmol_l, one decimal).")
-@click.option("--redact", is_flag=True,
+@click.option("--redact/--no-redact", default=None,
               help="Replace the serial, patient name and id, note and comment texts by "
-                   "placeholders (docs/formats.md).")
+                   "placeholders (docs/formats.md). Default: off, except for libreview.")
 def dump(device: str | None, model: str | None, timeout: float, record_path: str | None,
          quiet: bool, fmt: str, output: str | None, tz: str | None, unit: str,
-         redact: bool) -> None:
+         redact: bool | None) -> None:
     """Read everything the reader stores."""
     zone = timeline.resolve_zone(tz)  # a bad zone fails before the reader is touched
     progress = not quiet and sys.stderr.isatty()
@@ -194,6 +196,9 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
     if retried and not quiet:
         click.echo(f"note: retried {', '.join(retried)} after a broken reply", err=True)
     result = timeline.place(result, zone)
+    if fmt == "libreview":
+        _emit(export.render_libreview(result, zone, redact=redact is not False), output)
+        return
     if redact:
         result = redact_dump(result)
     _emit(export.render(result, fmt, unit=unit), output)

@@ -348,6 +348,9 @@ class _Builder:
             name: [] for name in LIST_NAMES
         }
         self.left_out: list[dict[str, Any]] = []
+        #: entries whose instant is a guess: the timeline could not place the record, so
+        #: its reader time was taken as local time in the zone (an uploader would do the same)
+        self.guessed: list[dict[str, Any]] = []
         self.flagged: set[int] = set()  # id() of readings that are first after a time change
         self.flag_notes: dict[int, int] = {}  # id(time change) -> record id flagged
 
@@ -372,6 +375,9 @@ class _Builder:
         entry["recordNumber"] = record.record_id
         entry["timestamp"] = local
         self.lists[list_name].append((utc, record.record_id, entry))
+        if record.utc is None:
+            self.guessed.append({"kind": record.kind.value, "recordNumber": record.record_id,
+                                 "time_status": record.time_status or "not placed"})
 
     def glucose_extended(self, record: HistoryRecord | ReadingRecord) -> dict[str, Any]:
         # sensor readings: the flags follow the sensor's 40..500 mg/dL range; strip tests
@@ -506,6 +512,7 @@ def build_upload(dump: Dump, *, tz: str | dt.tzinfo, redact: bool = True) -> dic
                             "first history reading",
             "counts": {name: len(log[name]) for name in LIST_NAMES},
             "notInUpload": builder.left_out,
+            "timeAssumedLocal": builder.guessed,
         },
     }
 
