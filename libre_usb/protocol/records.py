@@ -47,7 +47,20 @@ def split_line(line: bytes) -> list[str]:
     text = decode_text(line)
     if '"' not in text:
         return text.split(",")
-    return next(csv.reader([text]))
+    try:
+        return next(csv.reader([text]))
+    except csv.Error:
+        pass
+    # csv refuses a lone CR or LF outside quotes (a note typed with a line break): hide
+    # them from csv and put them back in the fields, so nothing is lost
+    if _CR in text or _LF in text:
+        return text.split(",")
+    hidden = text.replace("\r", _CR).replace("\n", _LF)
+    return [field.replace(_CR, "\r").replace(_LF, "\n") for field in next(csv.reader([hidden]))]
+
+
+#: stand-ins for CR and LF while csv splits a line (private-use characters)
+_CR, _LF = "\ue000", "\ue001"
 
 
 def _canonical(text: str) -> int:
