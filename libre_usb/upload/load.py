@@ -780,7 +780,10 @@ def _flow_uploads(stream: IO[bytes], name: str, max_bytes: int) -> list[Upload]:
                 continue
     except FlowReadException as exc:
         raise _error(name, f"not a readable mitmproxy flow file ({exc})") from None
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError,
+            RecursionError) as exc:
+        # mitmproxy's reader and flow migration fail in these ways on a malformed file
+        # (e.g. AttributeError for the 6 bytes 0:,:}}, found by the fuzzer)
         raise _error(name, f"not a readable mitmproxy flow file ({exc!r})") from None
     if not uploads:
         raise _error(name, f"no upload in this flow file: none of its {count} flows has a "
