@@ -1,0 +1,239 @@
+"""Fuzz targets: each takes arbitrary bytes and drives one parser of untrusted input.
+
+A target returns normally or raises a documented error (a subclass of
+:class:`libre_usb.errors.LibreDumpError`); anything else is a crash. Some targets also
+check a property and raise :class:`PropertyFailed` when it does not hold (e.g. a valid
+reply, however it is chunked, must assemble to exactly its message).
+
+The same functions are used by the atheris harness (``python -m fuzz``) and by
+``tests/test_fuzz_regressions.py``, which replays the inputs kept in ``tests/regressions``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterator
+
+from libre_usb import export
+from libre_usb.errors import LibreDumpError
+from libre_usb.model import DeviceInfo, Dump
+from libre_usb.protocol.encryption import SessionCipher
+from libre_usb.protocol.frames import describe, parse_report
+from libre_usb.protocol.records import PARSERS, parse_lines
+from libre_usb.protocol.text import (
+    TextReplyAssembler,
+    build_text_reply,
+    byte_sum,
+    parse_multirecord,
+)
+from libre_usb.transport_replay import ReplayTransport
+
+__all__ = ["ALLOWED", "MAX_LEN", "TARGETS", "PropertyFailed", "run_target", "seeds",
+           "source_of"]
+
+#: the only exceptions a target may raise
+ALLOWED: tuple[type[BaseException], ...] = (LibreDumpError,)
+
+#: fixed keys for the cipher target (the MAC check is what is fuzzed, not the keys)
+_ENC_KEY = 0x0123456789ABCDEF0011223344556677
+_MAC_KEY = 0x77665544332211000FEDCBA987654321
+
+
+class PropertyFailed(AssertionError):
+    """A target's property did not hold (a crash, like an unexpected exception)."""
+
+
+def _chunks(data: bytes, key: bytes) -> Iterator[bytes]:
+    """Split ``data`` into pieces of 1..62 bytes whose sizes come from ``key``."""
+    sizes = hashlib.sha256(key).digest()
+    at = 0
+    index = 0
+    while at < len(data):
+        size = 1 + sizes[index % len(sizes)] % 62
+        yield data[at : at + size]
+        at += size
+        index += 1
+
+
+def target_report(data: bytes) -> None:
+    try:
+        msg_type, payload = parse_report(data)
+    except LibreDumpError:
+        describe(data)
+        return
+    body = data[-64:]
+    if not 0 <= msg_type <= 0xFF or len(payload) > 62 or payload != body[2 : 2 + len(payload)]:
+        raise PropertyFailed(f"parse_report returned {msg_type}, {payload!r}")
+
+
+def _assemble(stream: bytes, key: bytes) -> None:
+    assembler = TextReplyAssembler(max_bytes=1 << 16)
+    for piece in _chunks(stream, key):
+        reply = assembler.feed(piece)
+        if reply is None:
+            continue
+        if byte_sum(reply.message) != reply.checksum:
+            raise PropertyFailed("a reply was accepted whose checksum does not match")
+        for strict in (True, False):
+            try:
+                multi = parse_multirecord(reply, strict_count=strict)
+            except LibreDumpError:
+                continue
+            if strict and not multi.empty and multi.count != len(multi.records):
+                raise PropertyFailed("a strict trailer count that does not match passed")
+        return
+
+
+def target_assembler(data: bytes) -> None:
+    # 1. the bytes as a reply stream, arbitrarily chunked
+    _assemble(data, data[:8])
+    # 2. a valid reply of the bytes as message must assemble to exactly that message
+    message = data.replace(b"CKSM:", b"CKSX:")
+    stream = build_text_reply(message, ok=bool(len(data) % 2))  # odd length: CMD OK
+    assembler = TextReplyAssembler()
+    reply = None
+    for piece in _chunks(stream, data[-8:]):
+        reply = assembler.feed(piece)
+        if reply is not None:
+            break
+    ok = bool(len(data) % 2)
+    if reply is None or reply.message != message or reply.ok != ok or reply.trailing:
+        raise PropertyFailed(f"a valid reply of {message!r} assembled to {reply!r}")
+
+
+def source_of(parser: str) -> str:
+    """The command whose reply a parser reads (``libre_history`` -> ``$history?``)."""
+    for command in ("history", "arresult", "result"):
+        if parser.endswith(command):
+            return f"${command}?"
+    return "$result?"
+
+
+def target_records(data: bytes) -> None:
+    lines = data.split(b"\r\n")
+    records = []
+    for name in PARSERS:
+        parsed = parse_lines(name, lines, source_of(name))
+        if len(parsed) < len(lines):
+            raise PropertyFailed(f"{name}: a line was dropped")
+        records.extend(parsed)
+    dump = Dump(device=DeviceInfo(model="libre", product_id=0x3650), records=tuple(records))
+    for fmt in export.WRITERS:
+        export.render(dump, fmt)
+
+
+def target_cipher(data: bytes) -> None:
+    for role in ("host", "device"):
+        cipher = SessionCipher(_ENC_KEY, _MAC_KEY, role)  # type: ignore[arg-type]
+        try:
+            clear = cipher.open(data)
+        except LibreDumpError:
+            continue
+        if len(clear) != len(data) and len(clear) != 64:
+            raise PropertyFailed(f"open returned {len(clear)} bytes")
+
+
+def target_transcript(data: bytes) -> None:
+    text = data.decode("utf-8", errors="replace")
+    ReplayTransport.from_lines(io.StringIO(text), "fuzz")
+    ReplayTransport.from_lines(text.splitlines(keepends=True), "fuzz")
+
+
+def target_dump(data: bytes) -> None:
+    text = data.decode("utf-8", errors="replace")
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        doc = None
+    from libre_usb.upload.diff import diff_uploads
+    from libre_usb.upload.load import load_bytes
+    from libre_usb.upload.report import FORMATS, render
+
+    upload = load_bytes(_SMALL_UPLOAD, name="upload")
+    dumps = [export.dump_from_ndjson(text.splitlines(), "fuzz")] if "\n" in text else []
+    if doc is not None:
+        dumps.append(export.dump_from_document(doc, "fuzz"))
+    for dump in dumps:  # what diff --dump does with a saved dump
+        result = diff_uploads(dump, upload)
+        for fmt in FORMATS:
+            render(result, fmt)
+
+
+_SMALL_UPLOAD = (
+    b'{"DeviceData": {"header": {"device": {"serialNumber": "S"}}, "measurementLog": '
+    b'{"bloodGlucoseEntries": [{"valueInMgPerDl": 139, "timestamp": "2026-03-17T05:18:17", '
+    b'"recordNumber": 1619}]}}}')
+
+
+def target_upload(data: bytes) -> None:
+    from libre_usb.upload.load import load_bytes
+
+    load_bytes(data, name="fuzz", max_bytes=1 << 20)
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "report": target_report,
+    "assembler": target_assembler,
+    "records": target_records,
+    "cipher": target_cipher,
+    "transcript": target_transcript,
+    "dump": target_dump,
+    "upload": target_upload,
+}
+
+#: the longest input each target is given (libFuzzer's -max_len)
+MAX_LEN = {"report": 130, "assembler": 4096, "records": 2048, "cipher": 130,
+           "transcript": 8192, "dump": 16384, "upload": 16384}
+
+
+def run_target(name: str, data: bytes) -> None:
+    """Run one input; documented errors are swallowed, anything else propagates."""
+    try:
+        TARGETS[name](data)
+    except ALLOWED:
+        pass
+
+
+def seeds(name: str) -> list[bytes]:
+    """Valid inputs to start from (the fuzzer mutates them)."""
+    from libre_usb.protocol.frames import build_report
+    from libre_usb.protocol.text import build_multirecord
+
+    history = [b"40001,0,5,14,26,10,0,0,0,154,1000,0,0,0,0",
+               b"40002,0,5,14,26,10,15,0,0,161,1015,0,0,0,0"]
+    arresult = [b'1619,2,3,17,26,5,18,17,1,1,0,139,0,1,0,0,0,0,0,0,0,2,0,0,0,0,0,0,0,'
+                b'"Caf\xc3\xa9","Sport"']
+    if name == "report":
+        return [build_report(0x60, b"$sn?"), build_report(0x22, b"\x05", pad=0x41),
+                b"\x00" + build_report(0x06, b"JCMV123-45678\0")]
+    if name == "assembler":
+        return [build_text_reply(build_multirecord(history)), build_text_reply(b"LOG\r\n"),
+                build_text_reply(b"Log Empty\r\n", ok=False)]
+    if name == "records":
+        return [b"\r\n".join(history), b"\r\n".join(arresult)]
+    if name == "cipher":
+        sealer = SessionCipher(_ENC_KEY, _MAC_KEY, "device")
+        return [sealer.seal(build_report(0x60, b"1,2,3\r\nCKSM:00000096\r\n")),
+                build_report(0x22, b"\x05")]
+    if name == "transcript":
+        lines = [{"dir": "meta", "product_id": 0x3650, "model": "libre"},
+                 {"dir": "out", "data": build_report(0x04).hex(), "t": 0.0},
+                 {"dir": "in", "data": build_report(0x34, b"\x16").hex(), "t": 0.001}]
+        return ["\n".join(json.dumps(line) for line in lines).encode()]
+    if name == "dump":
+        records = parse_lines("libre_history", history, "$history?")
+        dump = Dump(device=DeviceInfo(model="libre", product_id=0x3650, serial="X"),
+                    records=tuple(records))
+        return [export.render(dump, "json").encode(), export.render(dump, "ndjson").encode()]
+    if name == "upload":
+        from pathlib import Path
+
+        example = (Path(__file__).resolve().parents[2] / "shared" / "reference"
+                   / "upload-example.json")
+        out = [b'{"DeviceData": {"measurementLog": {"bloodGlucoseEntries": []}}}']
+        if example.exists():
+            out.append(example.read_bytes())
+        return out
+    return []
