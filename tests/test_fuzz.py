@@ -21,11 +21,20 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from libre_usb import export
+from libre_usb.devices import MODELS
 from libre_usb.errors import LibreDumpError, MacError
 from libre_usb.model import DeviceInfo, Dump
 from libre_usb.protocol.encryption import ALWAYS_CLEAR, SessionCipher
 from libre_usb.protocol.frames import MAX_PAYLOAD, REPORT_SIZE, build_report, parse_report
 from libre_usb.protocol.records import PARSERS, parse_lines
+from libre_usb.protocol.replies import (
+    decode_settings,
+    parse_date_time,
+    parse_dbrnum,
+    parse_patch,
+    parse_patient_name,
+    parse_rdt,
+)
 from libre_usb.protocol.text import (
     TextReply,
     TextReplyAssembler,
@@ -323,3 +332,28 @@ def test_upload_loader_on_entries_of_any_shape(name: str, entries: list[Any],
         load_bytes(json.dumps(doc).encode(), name="fuzz")
     except LibreDumpError:
         pass
+
+
+# -- informational replies ----------------------------------------------------------------
+
+_REPLY_TEXT = st.text(alphabet=string.digits + ",-. \r\n=DBRecordNumberCKSM:é", max_size=60) | (
+    st.lists(st.integers(-(10**25), 10**25), max_size=9).map(
+        lambda ints: ",".join(map(str, ints))))
+_INFO_COMMANDS = sorted({c for m in MODELS.values() for c in (*m.info_commands, m.serial_command,
+                                                                m.version_command)})
+
+
+@FAST
+@given(st.dictionaries(st.sampled_from(_INFO_COMMANDS), _REPLY_TEXT),
+       st.sampled_from(["libre", None]))
+def test_info_reply_decoders_on_any_text(replies: dict[str, str], table: str | None) -> None:
+    """What the reader answers to informational commands is decoded, or left undecoded,
+    never a crash (a 25-digit minute once raised OverflowError)."""
+    rdt = parse_rdt(replies.get("$rdt?", ""))
+    parse_date_time(replies.get("$date?", ""), replies.get("$time?", ""))
+    parse_dbrnum(replies.get("$dbrnum?", ""))
+    parse_patch(replies.get("$patch?", ""))
+    for family in ("libre", "meter"):
+        parse_patient_name(replies.get("$ptname?", ""), family)
+    settings = decode_settings(replies, language_table=table, rdt=rdt)
+    json.dumps(settings)

@@ -86,7 +86,7 @@ def reader_time(fields: Fields, start: int, *, seconds: bool = True) -> dt.datet
         return None
     try:
         return dt.datetime(2000 + year, month, day, hour, minute, second)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a field of 20 digits
         return None
 
 

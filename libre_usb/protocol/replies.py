@@ -40,7 +40,7 @@ def parse_rdt(text: str) -> ReaderClock | None:
     when: dt.datetime | None
     try:
         when = dt.datetime(2000 + year, month, day, hour, minute, second) if year < 100 else None
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a field of 20 digits
         when = None
     return ReaderClock(when, valid == 1 and when is not None, offset)
 
@@ -56,7 +56,7 @@ def parse_date_time(date_text: str, time_text: str) -> dt.datetime | None:
         return None
     try:
         return dt.datetime(2000 + year, month, day, hour, minute)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
