@@ -1,0 +1,228 @@
+"""Privacy and safety properties of the whole command line.
+
+- No command opens a network socket: the CLI matrix (list, info, dump in every format,
+  schema, diff, doctor, udev) runs with socket creation made to fail, and must not try.
+- ``--redact`` leaves none of the serial, patient name and id, note or tag texts of a
+  seeded reader in any output format.
+- Nothing but read-only commands reaches the reader: every command every virtual reader
+  received across the matrix is checked, and the source tree is checked never to build an
+  erase command or to allow a write outside the explicit clock setter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from libre_usb.cli import main
+from libre_usb.cli.device_cmds import dump as dump_command
+from libre_usb.devices import FORBIDDEN, MODELS, is_read_only
+from libre_usb.protocol.frames import MessageType
+from libre_usb.simulator import SimTransport, VirtualReader
+
+ROOT = Path(__file__).resolve().parent.parent
+UPLOAD = ROOT.parent / "shared" / "reference" / "upload-example.json"
+SIM = "sim:{model}?seed=11&days=10"
+DUMP_FORMATS = sorted(next(p for p in dump_command.params if p.name == "fmt").type.choices)
+#: the host->device message types of a read: pre-init, serial, version, init, text
+#: commands, the Libre 2/3 handshake and the binary-protocol acknowledgement
+READ_TYPES = {MessageType.PRE_INIT, MessageType.QUERY_SERIAL, MessageType.QUERY_VERSION,
+              MessageType.INIT, MessageType.TEXT, MessageType.TEXT_COMMAND_ABBOTT,
+              MessageType.TEXT_COMMAND_ABBOTT_ALT, MessageType.AUTH_REQUEST}
+
+
+class NetworkUsed(AssertionError):
+    pass
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Make every way of opening a socket fail, and record the attempts."""
+    attempts: list[str] = []
+
+    def refuse(name: str) -> Any:
+        def blocked(*args: object, **kwargs: object) -> Any:
+            attempts.append(f"{name}{args!r}")
+            raise NetworkUsed(f"libre-dump tried to use the network: {name}{args!r}")
+        return blocked
+
+    class BlockedSocket(socket.socket):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            refuse("socket.socket")(*args)
+
+    monkeypatch.setattr(socket, "socket", BlockedSocket)
+    for name in ("create_connection", "create_server", "getaddrinfo", "socketpair"):
+        monkeypatch.setattr(socket, name, refuse(f"socket.{name}"))
+    yield attempts
+
+
+@pytest.fixture
+def readers(monkeypatch: pytest.MonkeyPatch) -> list[VirtualReader]:
+    """Every virtual reader the commands open, to look at what they received."""
+    opened: list[VirtualReader] = []
+    original = SimTransport.__init__
+
+    def init(self: SimTransport, reader: VirtualReader) -> None:
+        opened.append(reader)
+        original(self, reader)
+
+    monkeypatch.setattr(SimTransport, "__init__", init)
+    return opened
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        args, result.exception)
+    assert "Traceback" not in result.stderr
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _matrix(tmp_path: Path) -> Iterator[tuple[tuple[str, ...], set[int]]]:
+    """(arguments, acceptable exit codes) of every command a user runs."""
+    yield ("list",), {0}
+    yield ("list", "--json"), {0}
+    yield ("schema",), {0}
+    yield ("doctor",), {0, 3}
+    yield ("doctor", "--json"), {0, 3}
+    yield ("udev", "show"), {0}
+    yield ("udev", "check"), {0, 3}
+    for model in sorted(MODELS):
+        device = SIM.format(model=model)
+        yield ("info", "--device", device), {0}
+        yield ("info", "--device", device, "--json"), {0}
+        for fmt in DUMP_FORMATS:
+            yield ("dump", "--device", device, "-f", fmt), {0}
+    saved = tmp_path / "saved.json"
+    yield ("dump", "--device", SIM.format(model="libre"), "-o", str(saved),
+           "--record", str(tmp_path / "t.jsonl")), {0}
+    yield ("dump", "--device", f"replay:{tmp_path / 't.jsonl'}", "--model", "libre"), {0}
+    if UPLOAD.exists():
+        for fmt in ("text", "json", "html"):
+            yield ("diff", str(UPLOAD), "--dump", str(saved), "-f", fmt), {0, 1}
+        yield ("diff", str(UPLOAD), "--device", SIM.format(model="libre")), {0, 1}
+
+
+def test_no_command_opens_a_socket_or_sends_anything_but_reads(
+        tmp_path: Path, no_network: list[str], readers: list[VirtualReader]) -> None:
+    if any(MODELS[m].encrypted for m in MODELS):
+        pytest.importorskip("freestyle_keys", reason="the virtual Libre 2/3 needs freestyle-keys")
+    ran = 0
+    for args, codes in _matrix(tmp_path):
+        code, _, err = cli(*args)
+        assert code in codes, (args, code, err)
+        ran += 1
+    assert no_network == []
+    assert ran > 20 and len(readers) >= len(MODELS) * (2 + len(DUMP_FORMATS))
+    # every command every reader received only reads
+    for reader in readers:
+        for command in reader.commands:
+            assert is_read_only(command), f"{reader.model.name} received {command!r}"
+        for report in reader.received:
+            if reader.link is None:  # clear models: every report's type is a read
+                assert report[0] in READ_TYPES, f"{reader.model.name} received {report.hex()}"
+
+
+def test_blocking_the_network_is_noticed() -> None:
+    """The guard itself works (a test of the test): opening a socket under it fails."""
+    with pytest.MonkeyPatch.context() as patch:
+        attempts: list[str] = []
+
+        def blocked(*args: object, **kwargs: object) -> None:
+            attempts.append("create_connection")
+            raise NetworkUsed("blocked")
+
+        patch.setattr(socket, "create_connection", blocked)
+        with pytest.raises(NetworkUsed):
+            socket.create_connection(("127.0.0.1", 9))
+    assert attempts == ["create_connection"]
+
+
+# -- --redact -----------------------------------------------------------------------------
+
+
+def _secrets(model: str) -> set[str]:
+    content = VirtualReader(model, seed=11, days=10).content
+    found = {content.serial, content.patient_name, content.patient_id}
+    found |= {text for text in content.comments if len(text) >= 3}
+    found |= {text for _, _, text in getattr(content, "tags", ()) if len(text) >= 3}
+    return found
+
+
+def _forms(secret: str) -> set[str]:
+    """The ways a text can appear in an output: as is, JSON-escaped, CSV-quoted."""
+    return {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+            secret.replace('"', '""')}
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_redact_leaves_no_identifier_or_free_text_in_any_format(model: str) -> None:
+    if MODELS[model].encrypted:
+        pytest.importorskip("freestyle_keys", reason="the virtual Libre 2/3 needs freestyle-keys")
+    secrets = _secrets(model)
+    device = SIM.format(model=model)
+    outputs: dict[str, str] = {}
+    for fmt in DUMP_FORMATS:
+        code, out, err = cli("dump", "--device", device, "-f", fmt, "--redact")
+        assert code == 0, err
+        outputs[f"dump -f {fmt}"] = out
+    for extra in ((), ("--json",)):
+        code, out, err = cli("info", "--device", device, "--redact", *extra)
+        assert code == 0, err
+        outputs[f"info {' '.join(extra)}"] = out
+    # every secret is really there without --redact (the test would prove nothing otherwise)
+    plain = cli("dump", "--device", device)[1] + cli("info", "--device", device, "--json")[1]
+    for secret in secrets:
+        assert any(form in plain for form in _forms(secret)), f"{secret!r} is never shown"
+    for name, text in outputs.items():
+        for secret in secrets:
+            for form in _forms(secret):
+                assert form not in text, f"{name} shows {secret!r}"
+
+
+# -- the source never builds an erase or write command ------------------------------------
+
+
+def _sources() -> list[Path]:
+    return sorted((ROOT / "libre_usb").rglob("*.py"))
+
+
+def test_no_source_file_builds_an_erase_command() -> None:
+    pattern = re.compile("|".join(re.escape(token) for token in FORBIDDEN), re.IGNORECASE)
+    offenders = []
+    for path in _sources():
+        if path.name == "devices.py" and path.parent.name == "libre_usb":
+            continue  # the deny-list itself
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if pattern.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_nothing_allows_a_write_but_the_explicit_clock_command() -> None:
+    """``Session.command(..., allow_write=True)`` is the one door to a write; only a clock
+    command module (none yet) may open it."""
+    call = re.compile(r"allow_write\s*=\s*True")
+    users = [f"{p.relative_to(ROOT)}:{number}" for p in _sources()
+             for number, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if call.search(line) and "``" not in line]  # code, not a docstring mention
+    assert all("clock" in user for user in users), users
+
+
+def test_every_command_a_model_sends_is_read_only() -> None:
+    for model in MODELS.values():
+        commands = [model.serial_command, model.version_command, *model.info_commands,
+                    *(source.command for source in model.records)]
+        if model.unit_command:
+            commands.append(model.unit_command)
+        for command in commands:
+            assert is_read_only(command), f"{model.name}: {command}"
+    for token in FORBIDDEN:
+        assert not is_read_only(token) and not is_read_only(token.upper())
