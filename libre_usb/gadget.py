@@ -472,20 +472,30 @@ def bridge(
     *,
     log: Callable[[str], None] = lambda _msg: None,
     max_seconds: float | None = None,
+    pace_ms: float = 0.0,
 ) -> int:
     """Move reports between ``link`` and ``reader`` until ``stop`` is non-empty.
 
-    Returns the number of host->device reports handled.
+    ``pace_ms`` spaces the device->host reports at least that far apart (a real
+    reader's interrupt endpoint has a 2 ms interval; a slow host loses reports
+    when its hidraw buffer of 64 reports overflows). Returns the number of
+    host->device reports handled.
     """
     pending: collections.deque[bytes] = collections.deque()
     handled = 0
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    next_send = 0.0
     fd = link.fileno()
     while not stop:
-        if deadline is not None and time.monotonic() > deadline:
+        now = time.monotonic()
+        if deadline is not None and now > deadline:
             break
+        wait = 0.02
+        want_write = bool(pending)
+        if pending and pace_ms and now < next_send:
+            wait, want_write = min(wait, next_send - now), False
         try:
-            readable, _, _ = select.select([fd], [fd] if pending else [], [], 0.02)
+            readable, _, _ = select.select([fd], [fd] if want_write else [], [], wait)
         except InterruptedError:
             continue
         if readable:
@@ -500,10 +510,11 @@ def bridge(
             if not out:
                 break
             pending.append(_normalise(out))
-        while pending:
+        while pending and (not pace_ms or time.monotonic() >= next_send):
             if not link.send(pending[0]):
                 break
             pending.popleft()
+            next_send = time.monotonic() + pace_ms / 1000
     return handled
 
 
@@ -531,6 +542,7 @@ def run(
     log: Callable[[str], None] = print,
     ready: Callable[[str | None, list[str]], None] | None = None,
     max_seconds: float | None = None,
+    pace_ms: float = 0.0,
 ) -> int:
     """Create the device (``mode`` "gadget" or "uhid"), bridge it, remove it. Returns
     the number of reports handled."""
@@ -558,7 +570,8 @@ def run(
                 "stop with Ctrl-C or SIGTERM")
             if ready is not None:
                 ready(usb_node, hidraw)
-            handled = bridge(link, reader, stop, log=log, max_seconds=max_seconds)
+            handled = bridge(link, reader, stop, log=log, max_seconds=max_seconds,
+                             pace_ms=pace_ms)
         finally:
             link.close()
     log(f"simulate: device removed after {handled} reports from the host")

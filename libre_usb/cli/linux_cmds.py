@@ -137,9 +137,11 @@ def doctor(as_json: bool) -> None:
 @click.option("--echo", is_flag=True, hidden=True,
               help="Answer every report with itself (transport self-test).")
 @click.option("--max-seconds", type=float, default=None, hidden=True)
+@click.option("--pace-ms", type=float, default=0.0, show_default=True,
+              help="Space the reports to the host at least this far apart (a reader: 2).")
 @click.argument("model")
 def simulate(mode: str | None, seed: int, echo: bool, max_seconds: float | None,
-             model: str) -> None:
+             pace_ms: float, model: str) -> None:
     """Expose the virtual reader MODEL (e.g. libre) as a device on this machine (root).
 
     MODEL may carry the options of a sim: device URI, e.g. 'libre?keepalive=5', so
@@ -157,7 +159,7 @@ def simulate(mode: str | None, seed: int, echo: bool, max_seconds: float | None,
             "without the kernel, use --device sim:" + model + " with any command")
     from .. import gadget
 
-    gadget.run(mode, model, seed=seed, echo=echo, max_seconds=max_seconds,
+    gadget.run(mode, model, seed=seed, echo=echo, max_seconds=max_seconds, pace_ms=pace_ms,
                log=lambda msg: click.echo(msg, err=True))
 
 

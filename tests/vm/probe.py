@@ -209,11 +209,12 @@ _FRESH: dict[tuple[str, int], Any] = {}
 def exchange_sim(link: Link, model: str, seed: int) -> str:
     import copy
 
-    from libre_usb.simulator import VirtualReader
+    from libre_usb.gadget import make_reader
 
     key = (model, seed)
     if key not in _FRESH:  # generating the content is slow under TCG: do it once
-        _FRESH[key] = VirtualReader(model=model, seed=seed)
+        # the same construction as `libre-dump simulate MODEL[?options] --seed N`
+        _FRESH[key] = make_reader(model, seed)
     local = copy.deepcopy(_FRESH[key])
     total = 0
     for request in sim_requests():
@@ -227,7 +228,7 @@ def exchange_sim(link: Link, model: str, seed: int) -> str:
                 f"in-process reader {[e.hex() for e in expected]}")
         total += len(got)
     return (f"{len(sim_requests())} requests, {total} reply reports byte-identical to the "
-            f"in-process VirtualReader({model!r}, seed={seed})")
+            f"in-process virtual reader {model!r}, seed {seed}")
 
 
 def print_uris() -> int:
