@@ -126,7 +126,7 @@ def target_records(data: bytes) -> None:
 
 def target_cipher(data: bytes) -> None:
     for role in ("host", "device"):
-        cipher = SessionCipher(_ENC_KEY, _MAC_KEY, role)  # type: ignore[arg-type]
+        cipher = SessionCipher(_ENC_KEY, _MAC_KEY, role)
         try:
             clear = cipher.open(data)
         except LibreDumpError:
