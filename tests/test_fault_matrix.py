@@ -193,3 +193,10 @@ def test_faults_can_be_combined_and_retargeted() -> None:
     read = Read("libre", "stale_padding,keepalive_storm:50@history,checksum_once@history")
     assert read.dump == baseline("libre").dump
     assert read.retried == ["$history?"]
+
+
+def test_faults_with_a_paced_reader() -> None:
+    """With pace_ms the injector takes the pacing over: it still sees whole replies, and
+    the host still gets one report per pace_ms."""
+    read = Read("libre", "checksum_once&pace_ms=0.2")
+    assert read.dump == baseline("libre").dump and read.retried == ["$arresult?"]
