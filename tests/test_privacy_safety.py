@@ -226,3 +226,17 @@ def test_every_command_a_model_sends_is_read_only() -> None:
             assert is_read_only(command), f"{model.name}: {command}"
     for token in FORBIDDEN:
         assert not is_read_only(token) and not is_read_only(token.upper())
+
+
+@pytest.mark.parametrize("command", ["dump", "info"])
+def test_redact_refuses_to_record_a_raw_transcript(tmp_path: Path, command: str,
+                                                   readers: list[VirtualReader]) -> None:
+    """A transcript holds every report as sent (the serial, names, notes): with --redact
+    it would leak what --redact hides, so the combination is refused before the reader is
+    touched."""
+    transcript = tmp_path / "t.jsonl"
+    code, out, err = cli(command, "--device", SIM.format(model="libre"), "--redact",
+                         "--record", str(transcript))
+    assert code == 2 and out == "" and err.count("\n") == 1 and "--redact" in err
+    assert not transcript.exists()
+    assert readers == []  # no reader was even opened

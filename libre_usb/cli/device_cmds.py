@@ -13,7 +13,7 @@ import click
 from .. import export, timeline
 from ..atomic import atomic_write
 from ..devices import MODELS
-from ..errors import DeviceTimeout, ProtocolError
+from ..errors import DeviceTimeout, InputError, ProtocolError
 from ..model import Dump
 from ..redact import redact as redact_dump
 from ..session import DEFAULT_TIMEOUT_MS, Session
@@ -80,6 +80,14 @@ def _save_transcript(recorder: RecordingTransport, failure: BaseException | None
         recorder.save(error=f"{type(failure).__name__}: {failure}")
 
 
+def _no_redacted_transcript(redact: bool | None, record_path: str | None) -> None:
+    """A transcript holds every report as the reader sent it: serial, names, notes. Asked
+    for together with --redact it would leak what --redact promises to hide."""
+    if redact and record_path:
+        raise InputError("--record keeps every report exactly as the reader sent it (serial, "
+                         "patient name, notes); it cannot be used with --redact")
+
+
 class _Progress:
     """A one-line record counter on stderr (only used when stderr is a terminal)."""
 
@@ -137,6 +145,7 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
          quiet: bool, as_json: bool, redact: bool) -> None:
     """Show the reader's model, serial, software, unit, clock, patient, record count and
     settings."""
+    _no_redacted_transcript(redact, record_path)
     with open_session(device, model, timeout, record_path) as session:
         device_info = session.read_info()
     if redact:
@@ -189,6 +198,7 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
          redact: bool | None) -> None:
     """Read everything the reader stores."""
     zone = timeline.resolve_zone(tz)  # a bad zone fails before the reader is touched
+    _no_redacted_transcript(redact, record_path)
     progress = not quiet and sys.stderr.isatty()
     with open_session(device, model, timeout, record_path, progress) as session:
         result: Dump = session.dump()
