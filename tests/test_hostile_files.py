@@ -184,7 +184,7 @@ UPLOADS: dict[str, tuple[Callable[[], bytes], str]] = {
 }
 
 
-BIG = {"a HAR of 20000 unrelated entries"}  # 7 MB of JSON: over 4 MiB, the default limit
+BIG = {"a HAR of 20000 unrelated entries"}  # 7 MB of JSON: run with the default limit
 
 
 @pytest.mark.parametrize("case", sorted(UPLOADS))
