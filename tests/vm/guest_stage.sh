@@ -208,7 +208,7 @@ if [ -n "$SPEC" ]; then
   echo "reference: libre-dump dump --device '$ref' --format json: $(wc -c < /tmp/ref.json) bytes"
   while read -r uri; do
     s0=$(uptime_s)
-    timeout -k 5 "${LD_DUMP_TIMEOUT:-90}" "$PY" -c "$LD_MAIN" dump --device "$uri" --format json > /tmp/dump.json 2> /tmp/dump.err; rc=$?
+    timeout -k 5 "${LD_DUMP_TIMEOUT:-60}" "$PY" -c "$LD_MAIN" dump --device "$uri" --format json > /tmp/dump.json 2> /tmp/dump.err; rc=$?
     took=$(echo "$(uptime_s) $s0" | awk '{printf "%.1f", $1 - $2}')
     if [ $rc -eq 0 ] && cmp -s /tmp/ref.json /tmp/dump.json; then
       result "dump-${uri%%:*}" PASS "$uri: $(wc -c < /tmp/dump.json) bytes of JSON in ${took}s, byte-identical to --device $ref"

@@ -15,7 +15,7 @@
 # env: LIBRE_DUMP_SKIP_VM=1   skip (exit 0) when the VM cannot run here, instead of failing
 #      LIBRE_DUMP_PYTHON      the interpreter with libre-dump's dependencies (default python3)
 #      LIBRE_DUMP_VM_CACHE    where setup.sh put the kernel (default ~/.cache/libre-dump-vm)
-#      LIBRE_DUMP_VM_TIMEOUT  hard limit for the VM in seconds (default 240)
+#      LIBRE_DUMP_VM_TIMEOUT  hard limit for the VM in seconds (default 420)
 #      LD_SIM_OPTS, LD_VM_FULL_DUMP   see guest_stage.sh
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -60,7 +60,7 @@ print(" ".join(sorted({"/root/" + p.split("/")[2] for p in (os.path.realpath(x) 
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
 echo "vm-stage: booting $(cat "$CACHE/kver" 2>/dev/null) under QEMU ($PY, repo $REPO)"
-LDVM_UDEV=1 LDVM_TIMEOUT=${LIBRE_DUMP_VM_TIMEOUT:-240} sh "$HERE/run-in-vm.sh" "$CACHE" "$REPO" \
+LDVM_UDEV=1 LDVM_TIMEOUT=${LIBRE_DUMP_VM_TIMEOUT:-420} sh "$HERE/run-in-vm.sh" "$CACHE" "$REPO" \
   "LD_PY=$PY LD_ROOTS='$ROOTS' LD_SIM_OPTS='${LD_SIM_OPTS:-days=2}' LD_VM_FULL_DUMP=${LD_VM_FULL_DUMP:-0} sh tests/vm/guest_stage.sh" \
   > "$LOG" 2>&1
 RC=$?
