@@ -22,25 +22,15 @@ def _module() -> Any:
     return hid
 
 
-class HidapiTransport(Transport):
-    def __init__(self, path: str) -> None:
-        hid = _module()
-        self.uri = f"hidapi:{path}"
-        self.path = path
-        info = next((d for d in hid.enumerate(ABBOTT_VENDOR_ID)
-                     if d["path"] == path.encode()), None)
-        if info is None:
-            raise DeviceNotFound(f"hidapi sees no FreeStyle reader at {path!r} "
-                                 "('libre-dump list' shows the paths)")
-        self.product_id = int(info["product_id"])
-        self._dev: Any = hid.device()
-        try:
-            self._dev.open_path(path.encode())
-        except OSError:
-            raise AccessDenied(
-                f"hidapi could not open {path} (usually a permission problem on the USB "
-                "device node: 'sudo libre-dump udev install', or see 'libre-dump doctor')"
-            ) from None
+class HidapiDevice(Transport):
+    """Reads and writes through an open cython-hidapi device (``hid`` or ``hidraw`` module).
+
+    cython-hidapi's ``read(n, timeout_ms)`` *blocks forever* when ``timeout_ms`` is 0, so a
+    read is never issued with less than 1 ms left; the libusb backend also returns a
+    zero-length packet as an immediate empty read, which is not an answer.
+    """
+
+    _dev: Any = None
 
     def write(self, report: bytes) -> None:
         try:
@@ -53,22 +43,42 @@ class HidapiTransport(Transport):
     def read(self, timeout_ms: int) -> bytes | None:
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
-            remaining = max(0, int((deadline - time.monotonic()) * 1000))
+            remaining = int((deadline - time.monotonic()) * 1000)
+            if remaining < 1:
+                return None
             try:
                 data = self._dev.read(REPORT_SIZE + 1, remaining)
             except (OSError, ValueError) as exc:
                 raise Disconnected(f"{self.uri}: {exc}") from None
-            # the libusb backend returns a zero-length packet as an empty read at once
             if data:
                 raw = bytes(data)
                 return raw[1:] if len(raw) == REPORT_SIZE + 1 else raw
-            if time.monotonic() >= deadline:
-                return None
 
     def close(self) -> None:
         if self._dev is not None:
             self._dev.close()
             self._dev = None
+
+
+class HidapiTransport(HidapiDevice):
+    def __init__(self, path: str) -> None:
+        hid = _module()
+        self.uri = f"hidapi:{path}"
+        self.path = path
+        info = next((d for d in hid.enumerate(ABBOTT_VENDOR_ID)
+                     if d["path"] == path.encode()), None)
+        if info is None:
+            raise DeviceNotFound(f"hidapi sees no FreeStyle reader at {path!r} "
+                                 "('libre-dump list' shows the paths)")
+        self.product_id = int(info["product_id"])
+        self._dev = hid.device()
+        try:
+            self._dev.open_path(path.encode())
+        except OSError:
+            raise AccessDenied(
+                f"hidapi could not open {path} (usually a permission problem on the USB "
+                "device node: 'sudo libre-dump udev install', or see 'libre-dump doctor')"
+            ) from None
 
 
 def open_hidapi(path: str) -> Transport:

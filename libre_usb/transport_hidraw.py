@@ -17,6 +17,7 @@ from typing import Any
 from .devices import KNOWN_PRODUCT_IDS
 from .errors import AccessDenied, DeviceNotFound, Disconnected
 from .transport import ABBOTT_VENDOR_ID, REPORT_SIZE, AttachedReader, Transport, check_report
+from .transport_hidapi import HidapiDevice
 
 SYS_HIDRAW = Path("/sys/class/hidraw")
 _HID_ID = re.compile(r"^HID_ID=([0-9A-Fa-f]+):([0-9A-Fa-f]+):([0-9A-Fa-f]+)$", re.MULTILINE)
@@ -103,7 +104,7 @@ class HidrawTransport(Transport):
             self._fd = None
 
 
-class HidapiHidrawTransport(Transport):
+class HidapiHidrawTransport(HidapiDevice):
     """hidapi's ``hidraw`` module (the hidraw backend of cython-hidapi)."""
 
     def __init__(self, module: Any, path: str) -> None:
@@ -115,38 +116,11 @@ class HidapiHidrawTransport(Transport):
             raise DeviceNotFound(f"{path}: no such device (unplugged?)")
         if not os.access(path, os.R_OK | os.W_OK):
             raise _open_error(path, PermissionError(errno.EACCES, "Permission denied"))
-        self._dev: Any = module.device()
+        self._dev = module.device()
         try:
             self._dev.open_path(path.encode())
         except OSError as exc:
             raise DeviceNotFound(f"cannot open {path}: {exc}") from None
-
-    def write(self, report: bytes) -> None:
-        try:
-            written = self._dev.write(b"\x00" + check_report(report))
-        except (OSError, ValueError) as exc:
-            raise Disconnected(f"{self.path}: write failed: {exc}") from None
-        if written < 0:
-            raise Disconnected(f"{self.path}: write failed")
-
-    def read(self, timeout_ms: int) -> bytes | None:
-        deadline = time.monotonic() + timeout_ms / 1000
-        while True:
-            remaining = max(0, int((deadline - time.monotonic()) * 1000))
-            try:
-                data = self._dev.read(REPORT_SIZE + 1, remaining)
-            except (OSError, ValueError) as exc:
-                raise Disconnected(f"{self.path}: {exc}") from None
-            if data:
-                raw = bytes(data)
-                return raw[1:] if len(raw) == REPORT_SIZE + 1 else raw
-            if time.monotonic() >= deadline:
-                return None
-
-    def close(self) -> None:
-        if self._dev is not None:
-            self._dev.close()
-            self._dev = None
 
 
 def open_hidraw(path: str) -> Transport:
