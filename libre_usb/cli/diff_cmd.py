@@ -6,29 +6,17 @@ import click
 
 from ..atomic import atomic_write
 from ..export import load_dump
-from ..model import Dump
-from ..session import Session
 from ..timeline import place
-from ..transport import open_transport
 from ..upload.build import resolve_tz
 from ..upload.diff import DEFAULT_TIME_TOLERANCE, diff_uploads
 from ..upload.load import DEFAULT_MAX_BYTES, load_uploads
 from ..upload.report import FORMATS, render
-
-
-def _read_reader(device: str | None) -> Dump:
-    transport = open_transport(device)
-    try:
-        return Session(transport).dump()
-    finally:
-        transport.close()
+from .device_cmds import device_options, open_session
 
 
 @click.command("diff")
 @click.argument("uploads", nargs=-1, required=True, metavar="UPLOAD...")
-@click.option("--device", "-d", metavar="URI",
-              help="Read this reader (hidraw:/dev/hidrawN, usb:..., sim:libre, replay:FILE). "
-                   "Default: the first attached reader.")
+@device_options
 @click.option("--dump", "dump_path", metavar="FILE",
               help="Compare with a saved 'libre-dump dump --format json' file instead of a "
                    "reader.")
@@ -47,9 +35,10 @@ def _read_reader(device: str | None) -> Dump:
                    "reader's records in UTC (so uploads with corrected times match too) and "
                    "upload entries that carry UTC times only.")
 @click.pass_context
-def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None,
-         dump_path: str | None, fmt: str, output: str | None, time_tolerance: float,
-         max_bytes: int, tz: str | None) -> None:
+def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None, model: str | None,
+         timeout: float, record_path: str | None, quiet: bool, dump_path: str | None,
+         fmt: str, output: str | None, time_tolerance: float, max_bytes: int,
+         tz: str | None) -> None:
     """Diff captured uploads (raw bodies, HAR files, mitmproxy flow files) against a reader.
 
     Shows, per kind of record, what was uploaded unchanged, what was left out, what was
@@ -62,7 +51,11 @@ def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None,
         raise click.UsageError("give --device or --dump, not both")
     zone = resolve_tz(tz) if tz else None
     loaded = load_uploads(uploads, max_bytes=max_bytes)
-    dump = load_dump(dump_path) if dump_path else _read_reader(device)
+    if dump_path:
+        dump = load_dump(dump_path)
+    else:
+        with open_session(device, model, timeout, record_path) as session:
+            dump = session.dump()
     if tz:
         # place the reader's records in UTC too, so uploads whose times were corrected for
         # the reader's clock changes match as well as those that copied the reader's clock

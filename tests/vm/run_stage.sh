@@ -54,8 +54,9 @@ case $REPO in *" "*) cannot_run "the repository path contains a space: $REPO";; 
 # directories under /root (mode 0700 here) that the interpreter needs: the guest
 # makes just these reachable for user nobody
 ROOTS=$("$PY" -c 'import os, sys
-print(" ".join(sorted({"/root/" + p.split("/")[2] for p in (os.path.realpath(x) for x in
-      (sys.executable, sys.prefix, sys.base_prefix, *sys.path) if x) if p.startswith("/root/")})))')
+home = os.path.realpath(os.path.expanduser("~")) + "/"
+print(" ".join(sorted({home + p[len(home):].split("/")[0] for p in (os.path.realpath(x) for x in
+      (sys.executable, sys.prefix, sys.base_prefix, *sys.path) if x) if p.startswith(home)})))')
 
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
