@@ -38,6 +38,8 @@ mount -t configfs configfs $R/sys/kernel/config 2>/dev/null || true
 if [ -n "$WORK" ]; then
   # cache=loose: Python's imports from the repository dominate the stage's time;
   # the host does not change the repository while a guest runs
+  # a repository under /tmp or /run sits below the fresh tmpfs: make its mount point there
+  [ -d "$R$WORK" ] || mkdir -p "$R$WORK" || fail "cannot create $WORK in the guest"
   mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose work "$R$WORK" \
     || fail "cannot mount the work directory $WORK"
 fi
