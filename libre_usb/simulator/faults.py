@@ -64,6 +64,7 @@ from ..errors import Disconnected, InputError
 from ..protocol.encryption import ALWAYS_CLEAR, SessionCipher
 from ..protocol.frames import MAX_PAYLOAD, REPORT_SIZE, MessageType
 from ..protocol.text import byte_sum
+from .reader import Pacer, idle
 
 __all__ = ["FAULT_KINDS", "Fault", "FaultInjector", "FaultKind", "SimDevice", "parse_fault",
            "with_faults"]
@@ -276,7 +277,7 @@ class FaultInjector:
         self._pace_ms: float = getattr(options, "pace_ms", 0.0)
         if self._pace_ms:
             options.pace_ms = 0.0  # type: ignore[union-attr]
-        self._next_at = 0.0
+        self._pacer = Pacer()
         initial: list[_Item] = list(self._pull())  # e.g. a stale reply (pre_stale)
         self._queue.extend(self._wire(initial))
 
@@ -298,8 +299,7 @@ class FaultInjector:
         if self._gone:
             raise Disconnected("sim: the reader went away (simulated unplug)")
         if not self._queue:
-            if timeout_ms > 0:
-                time.sleep(timeout_ms / 1000)
+            idle(timeout_ms)
             return b""
         head = self._queue[0]
         if head is _UNPLUG:
@@ -310,15 +310,8 @@ class FaultInjector:
         if head is _KEEPALIVES_FOREVER:
             time.sleep(0.001)  # about the endpoint's interval: a flood, not a busy loop
             return self._stale(_KEEPALIVE.ljust(REPORT_SIZE, b"\0"))
-        if self._pace_ms:
-            now = time.monotonic()
-            wait = self._next_at - now
-            if wait > timeout_ms / 1000:
-                time.sleep(max(0.0, timeout_ms / 1000))
-                return b""
-            if wait > 0:
-                time.sleep(wait)
-            self._next_at = max(now, self._next_at) + self._pace_ms / 1000
+        if not self._pacer.ready(self._pace_ms, timeout_ms):
+            return b""
         item = self._queue.popleft()
         assert isinstance(item, bytes)
         return item

@@ -56,6 +56,34 @@ class SimOptions:
     days: int = 90
 
 
+def idle(timeout_ms: int) -> None:
+    """Nothing to send: wait out the host's timeout, as a real device's silence does."""
+    if timeout_ms > 0:
+        time.sleep(timeout_ms / 1000)
+
+
+class Pacer:
+    """Spaces IN reports ``pace_ms`` apart, as the endpoint's polling interval does."""
+
+    def __init__(self) -> None:
+        self._next_at = 0.0
+
+    def ready(self, pace_ms: float, timeout_ms: int) -> bool:
+        """Wait until the next report may go; False (having waited out the timeout) when
+        it cannot go within ``timeout_ms``."""
+        if not pace_ms:
+            return True
+        now = time.monotonic()
+        wait = self._next_at - now
+        if wait > timeout_ms / 1000:
+            time.sleep(max(0.0, timeout_ms / 1000))
+            return False
+        if wait > 0:
+            time.sleep(wait)
+        self._next_at = max(now, self._next_at) + pace_ms / 1000
+        return True
+
+
 class VirtualReader:
     """A FreeStyle reader in memory. See the module docstring."""
 
@@ -68,7 +96,7 @@ class VirtualReader:
         self._queue: collections.deque[bytes] = collections.deque()
         self._buffer = bytearray(REPORT_SIZE)  # the device's report buffer (never cleared)
         self._sent = 0
-        self._next_at = 0.0
+        self._pacer = Pacer()
         self._initialised = False
         self._text_commands = 0
         #: every text command received, in order (tests check nothing writes)
@@ -101,19 +129,11 @@ class VirtualReader:
         self._handle(report[0], report[2 : 2 + min(report[1], MAX_PAYLOAD)])
 
     def read(self, timeout_ms: int) -> bytes:
-        now = time.monotonic()
         if not self._queue:
-            if timeout_ms > 0:
-                time.sleep(timeout_ms / 1000)
+            idle(timeout_ms)
             return b""
-        if self.options.pace_ms:
-            wait = self._next_at - now
-            if wait > timeout_ms / 1000:
-                time.sleep(max(0.0, timeout_ms / 1000))
-                return b""
-            if wait > 0:
-                time.sleep(wait)
-            self._next_at = max(now, self._next_at) + self.options.pace_ms / 1000
+        if not self._pacer.ready(self.options.pace_ms, timeout_ms):
+            return b""
         return self._queue.popleft()
 
     def close(self) -> None:
