@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from libre_usb.protocol.connection import HostConnection, State, TextResponse
 from libre_usb.protocol.frames import build_report
-from libre_usb.protocol.text import build_multirecord, build_text_reply, parse_multirecord
+from libre_usb.protocol.text.reply import build_multirecord, build_text_reply, parse_multirecord
 
 SIZES = (100, 1000, 12572)
 

@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from libre_usb.protocol.crypto import Cmac, Speck
-from libre_usb.protocol.encryption import ALWAYS_CLEAR, SessionCipher
+from libre_usb.protocol.crypto.link import ALWAYS_CLEAR, SessionCipher
+from libre_usb.protocol.crypto.primitives import Cmac, Speck
 
 try:
     from freestyle_hid import _session as fsh_session

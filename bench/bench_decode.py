@@ -32,13 +32,14 @@ from collections.abc import Callable
 from typing import Any
 
 from libre_usb.protocol.connection import HostConnection, State, TextResponse
-from libre_usb.protocol.encryption import ALWAYS_CLEAR, SessionCipher
-from libre_usb.protocol.records import parse_lines
-from libre_usb.protocol.text import parse_multirecord
-from libre_usb.session import Session
-from libre_usb.simulator import SimTransport, VirtualReader
+from libre_usb.protocol.crypto.link import ALWAYS_CLEAR, SessionCipher
+from libre_usb.protocol.text.records import parse_lines
+from libre_usb.protocol.text.reply import parse_multirecord
+from libre_usb.reader.session import Session
+from libre_usb.simulator import VirtualReader
 from libre_usb.simulator.content import generate
-from libre_usb.transport import Transport
+from libre_usb.transport.interface import Transport
+from libre_usb.transport.interfaces.sim import SimTransport
 
 try:
     from freestyle_hid import _session as fsh_session

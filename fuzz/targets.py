@@ -16,19 +16,19 @@ import io
 import json
 from collections.abc import Callable, Iterator
 
-from libre_usb import export
 from libre_usb.errors import LibreDumpError
 from libre_usb.model import DeviceInfo, Dump
-from libre_usb.protocol.encryption import SessionCipher
+from libre_usb.output import export
+from libre_usb.protocol.crypto.link import SessionCipher
 from libre_usb.protocol.frames import describe, parse_report
-from libre_usb.protocol.records import PARSERS, parse_lines
-from libre_usb.protocol.text import (
+from libre_usb.protocol.text.records import PARSERS, parse_lines
+from libre_usb.protocol.text.reply import (
     TextReplyAssembler,
     build_text_reply,
     byte_sum,
     parse_multirecord,
 )
-from libre_usb.transport_replay import ReplayTransport
+from libre_usb.transport.transcript import ReplayTransport
 
 __all__ = ["ALLOWED", "MAX_LEN", "TARGETS", "PropertyFailed", "run_target", "seeds",
            "source_of"]
@@ -199,7 +199,7 @@ def run_target(name: str, data: bytes) -> None:
 def seeds(name: str) -> list[bytes]:
     """Valid inputs to start from (the fuzzer mutates them)."""
     from libre_usb.protocol.frames import build_report
-    from libre_usb.protocol.text import build_multirecord
+    from libre_usb.protocol.text.reply import build_multirecord
 
     history = [b"40001,0,5,14,26,10,0,0,0,154,1000,0,0,0,0",
                b"40002,0,5,14,26,10,15,0,0,161,1015,0,0,0,0"]

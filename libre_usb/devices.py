@@ -3,7 +3,7 @@
 A model says which USB product ids it has, whether the transport is encrypted, how text
 commands are sent, which commands answer serial / version / unit, which informational
 commands to read, and which record commands to send with which parser
-(:data:`libre_usb.protocol.records.PARSERS`).
+(:data:`libre_usb.protocol.text.records.PARSERS`).
 
 Only read-only commands appear here. :func:`is_read_only` is the gate the session uses:
 nothing that writes to the reader is ever sent unless a caller explicitly allows the

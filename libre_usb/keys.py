@@ -11,7 +11,7 @@ import importlib
 import secrets
 
 from .errors import MissingExtra
-from .protocol.encryption import MasterKeys
+from .protocol.crypto.link import MasterKeys
 
 __all__ = ["MISSING_KEYS_MESSAGE", "host_random", "load_master_keys"]
 

@@ -10,7 +10,7 @@ pairs (0-based index into the comma-separated line), and lines of unknown record
 become :class:`UnknownRecord` with every field.
 
 Times: ``local_time`` is the reader's own clock, naive, exactly as stored. ``utc`` and
-``time_status`` are filled in by :mod:`libre_usb.timeline` when a time zone is known.
+``time_status`` are filled in by :mod:`libre_usb.output.timeline` when a time zone is known.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class Record:
     raw: RawFields = ()
     #: absolute instant (UTC), when the timeline could place the record
     utc: dt.datetime | None = None
-    #: how ``utc`` was found: see :mod:`libre_usb.timeline`; "" before placement
+    #: how ``utc`` was found: see :mod:`libre_usb.output.timeline`; "" before placement
     time_status: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -334,8 +334,8 @@ class DeviceInfo:
 
     ``replies`` keeps the raw reply text of every informational command we sent, so
     settings we do not decode yet are still in the dump. ``settings`` and ``sensor`` are the
-    decoded views (:func:`libre_usb.protocol.replies.decode_settings`,
-    :func:`~libre_usb.protocol.replies.parse_patch`); their values are plain JSON (str, int,
+    decoded views (:func:`libre_usb.protocol.text.replies.decode_settings`,
+    :func:`~libre_usb.protocol.text.replies.parse_patch`); their values are plain JSON (str, int,
     bool, None, lists and dicts of those), so they go through every format unchanged.
     """
 

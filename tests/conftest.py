@@ -9,7 +9,7 @@ from typing import IO, Any
 
 import pytest
 
-from libre_usb import export
+from libre_usb.output import export
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

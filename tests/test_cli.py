@@ -64,7 +64,7 @@ def test_bad_device_exits_2_with_a_hint() -> None:
 
 
 def test_no_reader_attached_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("libre_usb.transport.list_attached", lambda: [])
+    monkeypatch.setattr("libre_usb.transport.interface.list_attached", lambda: [])
     code, _, err = run("info")
     assert code == 3 and "no FreeStyle reader found" in err and err.count("\n") == 1
 

@@ -1,4 +1,4 @@
-"""Speck64/128, CMAC, CTR and the KDF (libre_usb.protocol.crypto).
+"""Speck64/128, CMAC, CTR and the KDF (libre_usb.protocol.crypto.primitives).
 
 Three kinds of evidence, none of it written by us:
 * the Speck paper's Speck64/128 test vector;
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from libre_usb.protocol import crypto
-from libre_usb.protocol.crypto import Cmac, Speck, derive
+from libre_usb.protocol.crypto.primitives import Cmac, Speck, derive
 
 VECTORS = Path(__file__).parent / "vectors" / "crypto_kat.json"
 
@@ -195,7 +195,7 @@ def test_derive_is_t1_then_t2_little_endian() -> None:
 # --- the protocol layer stays sans-I/O -------------------------------------------------------
 
 
-@pytest.mark.parametrize("module", ["crypto.py", "encryption.py"])
+@pytest.mark.parametrize("module", ["primitives.py", "link.py"])
 def test_protocol_modules_import_no_io_clock_or_randomness(module: str) -> None:
     path = Path(crypto.__file__).with_name(module)
     forbidden = {"os", "time", "secrets", "random", "socket", "io", "pathlib", "datetime"}

@@ -1,4 +1,4 @@
-"""Libre 2/3 encrypted reports and handshake (libre_usb.protocol.encryption, libre_usb.keys).
+"""Libre 2/3 encrypted reports and handshake (libre_usb.protocol.crypto.link, libre_usb.keys).
 
 Our host and our virtual reader are checked against each other, but never only against each
 other: freestyle-hid's known answers (tests/vectors/crypto_kat.json, random keys) pin every
@@ -29,8 +29,7 @@ from libre_usb.errors import (
     MissingExtra,
     ProtocolError,
 )
-from libre_usb.protocol.crypto import Cmac, Speck
-from libre_usb.protocol.encryption import (
+from libre_usb.protocol.crypto.link import (
     ALWAYS_CLEAR,
     ENCRYPTED_REPORT,
     NOT_INITIALISED_REPLY,
@@ -43,6 +42,7 @@ from libre_usb.protocol.encryption import (
     SessionCipher,
     derive_auth_keys,
 )
+from libre_usb.protocol.crypto.primitives import Cmac, Speck
 
 VECTORS = Path(__file__).parent / "vectors" / "crypto_kat.json"
 SERIAL = b"MAGA987-J0123"  # the Libre 2 serial format quoted in protocol.md (ISS #68)

@@ -21,9 +21,9 @@ from click.testing import CliRunner
 from libre_usb.cli import main
 from libre_usb.devices import MODELS, DeviceModel
 from libre_usb.errors import EXIT_DEVICE, EXIT_INPUT, EXIT_PROTOCOL, EXIT_TIMEOUT
-from libre_usb.session import DEFAULT_RETRIES, Session
+from libre_usb.reader.session import DEFAULT_RETRIES, Session
 from libre_usb.simulator.faults import FAULT_KINDS, parse_fault
-from libre_usb.transport import open_transport
+from libre_usb.transport.interface import open_transport
 
 DATA = "data"  # exit 0 and the fault-free dump, byte for byte
 RETRIED = "retried"  # the same, after a logged retry of the broken reply

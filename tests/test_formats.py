@@ -13,15 +13,16 @@ import pytest
 from captures import INSULINX, need, transcript_from_capture, usbsnoop_reports
 from click.testing import CliRunner
 
-from libre_usb import export, timeline
 from libre_usb.cli import main
 from libre_usb.model import Dump, NoteRecord, Record
-from libre_usb.redact import redact
-from libre_usb.session import Session
-from libre_usb.simulator import SimTransport, VirtualReader
+from libre_usb.output import export, timeline
+from libre_usb.output.redact import redact
+from libre_usb.output.units import mmol_l
+from libre_usb.reader.session import Session
+from libre_usb.simulator import VirtualReader
 from libre_usb.simulator.content import COMMENTS, TAGS
-from libre_usb.transport_replay import ReplayTransport
-from libre_usb.units import mmol_l
+from libre_usb.transport.interfaces.sim import SimTransport
+from libre_usb.transport.transcript import ReplayTransport
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,8 +73,8 @@ def test_csv_ndjson_json_are_views_of_the_same_records(libre: Dump, unit: str) -
 
 def test_libreview_is_a_view_of_the_same_records(libre: Dump) -> None:
     build = pytest.importorskip(
-        "libre_usb.upload.build",
-        reason="libre_usb.upload.build (the libreview format) is not in this tree")
+        "libre_usb.output.libreview",
+        reason="libre_usb.output.libreview (the libreview format) is not in this tree")
     from libre_usb.upload.diff import diff_uploads
     from libre_usb.upload.load import load_bytes
 

@@ -20,14 +20,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from libre_usb import export
 from libre_usb.devices import MODELS
 from libre_usb.errors import LibreDumpError, MacError
 from libre_usb.model import DeviceInfo, Dump
-from libre_usb.protocol.encryption import ALWAYS_CLEAR, SessionCipher
+from libre_usb.output import export
+from libre_usb.protocol.crypto.link import ALWAYS_CLEAR, SessionCipher
 from libre_usb.protocol.frames import MAX_PAYLOAD, REPORT_SIZE, build_report, parse_report
-from libre_usb.protocol.records import PARSERS, parse_lines
-from libre_usb.protocol.replies import (
+from libre_usb.protocol.text.records import PARSERS, parse_lines
+from libre_usb.protocol.text.replies import (
     decode_settings,
     parse_date_time,
     parse_dbrnum,
@@ -35,7 +35,7 @@ from libre_usb.protocol.replies import (
     parse_patient_name,
     parse_rdt,
 )
-from libre_usb.protocol.text import (
+from libre_usb.protocol.text.reply import (
     TextReply,
     TextReplyAssembler,
     build_multirecord,
@@ -43,7 +43,7 @@ from libre_usb.protocol.text import (
     byte_sum,
     parse_multirecord,
 )
-from libre_usb.transport_replay import ReplayTransport
+from libre_usb.transport.transcript import ReplayTransport
 from libre_usb.upload.diff import diff_uploads
 from libre_usb.upload.load import load_bytes
 from libre_usb.upload.report import FORMATS as REPORT_FORMATS

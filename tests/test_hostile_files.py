@@ -126,7 +126,7 @@ def test_hostile_transcript(tmp_path: Path, case: str) -> None:
 
 
 def test_transcript_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("libre_usb.transport_replay.MAX_TRANSCRIPT_BYTES", 1000)
+    monkeypatch.setattr("libre_usb.transport.transcript.MAX_TRANSCRIPT_BYTES", 1000)
     path = tmp_path / "t.jsonl"
     path.write_bytes(line(dir="note").encode() * 100)
     assert_input_error(Run(["dump", "--device", f"replay:{path}"]), "too large", MiB)

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from captures import INSULINX, need, transcript_from_capture, usbsnoop_reports
 
-from libre_usb import export, timeline
 from libre_usb.model import (
     Dump,
     GlucoseRecord,
@@ -26,11 +25,12 @@ from libre_usb.model import (
     TimeChangeRecord,
     UnknownRecord,
 )
+from libre_usb.output import export, timeline
 from libre_usb.protocol.frames import MessageType, parse_report
-from libre_usb.protocol.records import parse_lines
-from libre_usb.protocol.text import TextReplyAssembler, parse_multirecord
-from libre_usb.session import Session
-from libre_usb.transport_replay import ReplayTransport
+from libre_usb.protocol.text.records import parse_lines
+from libre_usb.protocol.text.reply import TextReplyAssembler, parse_multirecord
+from libre_usb.reader.session import Session
+from libre_usb.transport.transcript import ReplayTransport
 
 #: records the vendor export has and the plug-in capture does not: the two clock changes made
 #: by the later session captured in sync-time.usbsnoop.log ($date,8,27,14 then $time,13,40)

@@ -29,7 +29,6 @@ import pytest
 from click.testing import CliRunner
 
 from libre_usb.cli import main
-from libre_usb.encrypted import MAX_SKIPPED
 from libre_usb.errors import (
     DeviceTimeout,
     EncryptionError,
@@ -39,14 +38,16 @@ from libre_usb.errors import (
     ProtocolError,
 )
 from libre_usb.model import Dump, Record
-from libre_usb.protocol.encryption import ALWAYS_CLEAR, NOT_INITIALISED_REPLY
-from libre_usb.protocol.text import TextReply, parse_multirecord
-from libre_usb.session import Session
-from libre_usb.simulator import SimTransport, VirtualReader
+from libre_usb.protocol.crypto.link import ALWAYS_CLEAR, NOT_INITIALISED_REPLY
+from libre_usb.protocol.text.reply import TextReply, parse_multirecord
+from libre_usb.reader.encrypted import MAX_SKIPPED
+from libre_usb.reader.session import Session
+from libre_usb.simulator import VirtualReader
 from libre_usb.simulator import lines as sim_lines
-from libre_usb.transport import Transport
-from libre_usb.transport_hidraw import HidrawTransport
-from libre_usb.transport_replay import ReplayTransport
+from libre_usb.transport.interface import Transport
+from libre_usb.transport.interfaces.hidraw import HidrawTransport
+from libre_usb.transport.interfaces.sim import SimTransport
+from libre_usb.transport.transcript import ReplayTransport
 
 SEED = 11
 KEYS_MISSING = (

@@ -1,4 +1,4 @@
-"""libre_usb.doctor against fake sysfs / dev / udev trees built in tmp_path."""
+"""libre_usb.linux.doctor against fake sysfs / dev / udev trees built in tmp_path."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from libre_usb import doctor, udev
 from libre_usb.cli import main
+from libre_usb.linux import doctor, udev
 
 TOP_KEYS = {"schema", "user", "backends", "devices", "rules", "keys", "problems", "ok", "summary"}
 

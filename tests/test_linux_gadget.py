@@ -1,4 +1,4 @@
-"""libre_usb.gadget without a kernel: descriptor, uhid events, the bridge loop.
+"""libre_usb.linux.gadget without a kernel: descriptor, uhid events, the bridge loop.
 
 The real kernel paths (configfs gadget on dummy_hcd, /dev/uhid) are exercised by
 the VM stage (tests/vm/run_stage.sh), which this machine's kernel cannot host.
@@ -13,9 +13,9 @@ import struct
 import pytest
 from click.testing import CliRunner
 
-from libre_usb import gadget
 from libre_usb.cli import main
 from libre_usb.errors import InputError
+from libre_usb.linux import gadget
 from libre_usb.simulator import VirtualReader
 
 

@@ -1,4 +1,4 @@
-"""libre_usb.udev: check() states and install() against temporary directories."""
+"""libre_usb.linux.udev: check() states and install() against temporary directories."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from libre_usb import udev
 from libre_usb.cli import main
 from libre_usb.errors import AccessDenied, InputError
+from libre_usb.linux import udev
 
 OURS = udev.rules_bytes()
 

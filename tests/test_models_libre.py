@@ -28,8 +28,8 @@ from libre_usb.model import (
     TimeChangeRecord,
     UnknownRecord,
 )
-from libre_usb.protocol.records import parse_lines, split_line
-from libre_usb.protocol.replies import (
+from libre_usb.protocol.text.records import parse_lines, split_line
+from libre_usb.protocol.text.replies import (
     decode_settings,
     parse_dbrnum,
     parse_patch,

@@ -19,7 +19,7 @@ from libre_usb.model import (
     Record,
     ScanRecord,
 )
-from libre_usb.protocol.records import parse_lines, split_line
+from libre_usb.protocol.text.records import parse_lines, split_line
 from libre_usb.simulator.lines import libre3_arresult_line, libre3_history_line
 
 HISTORY = ["243,12,1,11,25,10,23,43,1,0,0,0,85,60,0",

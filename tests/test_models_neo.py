@@ -15,7 +15,6 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from libre_usb import timeline
 from libre_usb.model import (
     DeviceInfo,
     Dump,
@@ -26,7 +25,8 @@ from libre_usb.model import (
     TimeChangeRecord,
     UnknownRecord,
 )
-from libre_usb.protocol.records import NEO_INSULIN_TYPES, parse_lines
+from libre_usb.output import timeline
+from libre_usb.protocol.text.records import NEO_INSULIN_TYPES, parse_lines
 from libre_usb.simulator.lines import neo_result_line
 
 #: issue #18: (line, what the user read on the meter in mmol/L)

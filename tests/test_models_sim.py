@@ -14,12 +14,13 @@ import json
 import pytest
 from captures import INSULINX, need
 
-from libre_usb import export, timeline
 from libre_usb.devices import MODELS, model_for_product_id
 from libre_usb.errors import MissingExtra
 from libre_usb.model import DeviceInfo, Dump, NoteRecord, Record, TimeChangeRecord
-from libre_usb.session import Session
-from libre_usb.simulator import SimTransport, VirtualReader
+from libre_usb.output import export, timeline
+from libre_usb.reader.session import Session
+from libre_usb.simulator import VirtualReader
+from libre_usb.transport.interfaces.sim import SimTransport
 
 #: days of content per model (the encrypted ones cost more per report)
 DAYS = {"libre2": 20, "libre3": 20}

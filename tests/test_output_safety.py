@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from libre_usb import atomic
 from libre_usb.cli import main
 from libre_usb.errors import EXIT_DEVICE, EXIT_INTERRUPTED, EXIT_PROTOCOL, EXIT_TIMEOUT
+from libre_usb.output import atomic
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 OLD = "an earlier, complete file\n"

@@ -25,7 +25,8 @@ from libre_usb.cli import main
 from libre_usb.cli.device_cmds import dump as dump_command
 from libre_usb.devices import FORBIDDEN, MODELS, is_read_only
 from libre_usb.protocol.frames import MessageType
-from libre_usb.simulator import SimTransport, VirtualReader
+from libre_usb.simulator import VirtualReader
+from libre_usb.transport.interfaces.sim import SimTransport
 
 ROOT = Path(__file__).resolve().parent.parent
 UPLOAD = ROOT.parent / "shared" / "reference" / "upload-example.json"

@@ -22,7 +22,7 @@ from libre_usb.protocol.connection import (
     TextResponse,
 )
 from libre_usb.protocol.frames import build_report
-from libre_usb.protocol.text import (
+from libre_usb.protocol.text.reply import (
     TextReplyAssembler,
     byte_sum,
     parse_multirecord,

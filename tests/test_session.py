@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from libre_usb import export
 from libre_usb.errors import DeviceTimeout, InputError, ProtocolError
-from libre_usb.session import Session
-from libre_usb.simulator import SimTransport, VirtualReader
-from libre_usb.transport import open_transport, parse_uri
-from libre_usb.transport_replay import RecordingTransport, ReplayTransport
+from libre_usb.output import export
+from libre_usb.reader.session import Session
+from libre_usb.simulator import VirtualReader
+from libre_usb.transport.interface import open_transport, parse_uri
+from libre_usb.transport.interfaces.sim import SimTransport
+from libre_usb.transport.transcript import RecordingTransport, ReplayTransport
 
 
 def _key(record: object) -> tuple[str, int, str]:
@@ -86,7 +87,7 @@ def test_recorded_transcript_replays_to_the_same_dump(tmp_path: Path) -> None:
 
 def test_replay_matches_text_commands_whatever_their_type_and_crlf(tmp_path: Path) -> None:
     from libre_usb.protocol.frames import build_report
-    from libre_usb.protocol.text import build_text_reply
+    from libre_usb.protocol.text.reply import build_text_reply
 
     def line(direction: str, report: bytes) -> str:
         return json.dumps({"dir": direction, "data": report.hex(), "t": 0})

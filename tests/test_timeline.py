@@ -1,4 +1,4 @@
-"""libre_usb.timeline: reader clocks to UTC (the rule is in the module docstring).
+"""libre_usb.output.timeline: reader clocks to UTC (the rule is in the module docstring).
 
 The real-data checks are in test_insulinx_capture.py (four real time changes, placed instants
 growing with the record ids) and test_models_neo.py; these cover each case of the rule.
@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from libre_usb import timeline
 from libre_usb.cli import main
 from libre_usb.errors import InputError
 from libre_usb.model import (
@@ -23,7 +22,8 @@ from libre_usb.model import (
     ScanRecord,
     TimeChangeRecord,
 )
-from libre_usb.protocol.records import parse_lines
+from libre_usb.output import timeline
+from libre_usb.protocol.text.records import parse_lines
 
 UTC = dt.timezone.utc
 D = dt.datetime

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from libre_usb.errors import Disconnected
-from libre_usb.transport_hidapi import HidapiDevice
+from libre_usb.transport.interfaces.hidapi import HidapiDevice
 
 
 class FakeHidapi:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from libre_usb.errors import Disconnected
-from libre_usb.export import render
-from libre_usb.session import Session
+from libre_usb.output.export import render
+from libre_usb.reader.session import Session
 from libre_usb.simulator import VirtualReader
-from libre_usb.transport_hidraw import HidrawTransport, enumerate_hidraw, hid_ids
+from libre_usb.transport.interfaces.hidraw import HidrawTransport, enumerate_hidraw, hid_ids
 
 
 def _serve(device: socket.socket, reader: VirtualReader, stop: threading.Event) -> None:
@@ -56,7 +56,7 @@ def test_dump_over_the_hidraw_file_backend_equals_in_process() -> None:
         stop.set()
         thread.join()
         device.close()
-    from libre_usb.simulator import SimTransport
+    from libre_usb.transport.interfaces.sim import SimTransport
 
     with Session(SimTransport(VirtualReader("libre", 4))) as session:
         in_process = render(session.dump(), "json")

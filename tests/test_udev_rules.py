@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from libre_usb import udev
+from libre_usb.linux import udev
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "udev" / udev.RULES_NAME
@@ -106,7 +106,8 @@ def test_wheel_ships_the_same_bytes(tmp_path: Path) -> None:
     # and the installed package finds it through importlib.resources
     out = subprocess.run(
         [sys.executable, "-c",
-         "import sys; from libre_usb import udev; sys.stdout.buffer.write(udev.rules_bytes())"],
+         "import sys; from libre_usb.linux import udev; "
+         "sys.stdout.buffer.write(udev.rules_bytes())"],
         capture_output=True, timeout=60, check=False, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(target)},
     )

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from libre_usb import export, timeline
 from libre_usb.cli import main
 from libre_usb.model import (
     Dump,
@@ -25,14 +24,16 @@ from libre_usb.model import (
     TimeChangeRecord,
     UnknownRecord,
 )
-from libre_usb.session import Session
-from libre_usb.simulator import SimTransport, VirtualReader
-from libre_usb.upload.build import (
+from libre_usb.output import export, timeline
+from libre_usb.output.libreview import (
     build_upload,
     decode_reading_identifier,
     encode_reading_identifier,
     first_after_time_changes,
 )
+from libre_usb.reader.session import Session
+from libre_usb.simulator import VirtualReader
+from libre_usb.transport.interfaces.sim import SimTransport
 from libre_usb.upload.diff import KINDS, DiffResult, diff_uploads
 from libre_usb.upload.load import load_bytes
 from libre_usb.upload.report import render

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from libre_usb import export
 from libre_usb.cli import main
 from libre_usb.model import DeviceInfo, Dump
-from libre_usb.session import Session
-from libre_usb.simulator import SimTransport, VirtualReader
-from libre_usb.upload.build import build_upload
+from libre_usb.output import export
+from libre_usb.output.libreview import build_upload
+from libre_usb.reader.session import Session
+from libre_usb.simulator import VirtualReader
+from libre_usb.transport.interfaces.sim import SimTransport
 from libre_usb.upload.diff import diff_uploads
 from libre_usb.upload.load import load_file
 from libre_usb.upload.report import render

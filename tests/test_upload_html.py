@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 
 from libre_usb.model import Dump
-from libre_usb.session import Session
-from libre_usb.simulator import SimTransport, VirtualReader
-from libre_usb.upload.build import build_upload
+from libre_usb.output.libreview import build_upload
+from libre_usb.reader.session import Session
+from libre_usb.simulator import VirtualReader
+from libre_usb.transport.interfaces.sim import SimTransport
 from libre_usb.upload.diff import KINDS, DiffResult, diff_uploads
 from libre_usb.upload.load import load_bytes
 from libre_usb.upload.report import render

@@ -12,10 +12,10 @@ import json
 from captures import INSULINX, need, usbsnoop_reports
 
 from libre_usb.model import DeviceInfo, Dump, Kind, Record, TimeChangeRecord
+from libre_usb.output.libreview import build_upload
 from libre_usb.protocol.connection import HostConnection, TextResponse
-from libre_usb.protocol.records import parse_lines
-from libre_usb.protocol.text import parse_multirecord
-from libre_usb.upload.build import build_upload
+from libre_usb.protocol.text.records import parse_lines
+from libre_usb.protocol.text.reply import parse_multirecord
 from libre_usb.upload.diff import diff_uploads
 from libre_usb.upload.load import load_bytes
 

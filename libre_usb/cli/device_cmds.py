@@ -10,16 +10,16 @@ from typing import Any
 
 import click
 
-from .. import export, timeline
-from ..atomic import atomic_write
 from ..devices import MODELS
 from ..errors import DeviceTimeout, InputError, ProtocolError
 from ..model import Dump
-from ..redact import redact as redact_dump
-from ..session import DEFAULT_TIMEOUT_MS, Session
-from ..transport import Transport, list_attached, open_transport
-from ..transport_replay import RecordingTransport
-from ..units import MG_DL, UNITS
+from ..output import export, timeline
+from ..output.atomic import atomic_write
+from ..output.redact import redact as redact_dump
+from ..output.units import MG_DL, UNITS
+from ..reader.session import DEFAULT_TIMEOUT_MS, Session
+from ..transport.interface import Transport, list_attached, open_transport
+from ..transport.transcript import RecordingTransport
 
 
 def device_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..atomic import atomic_write
-from ..export import load_dump
-from ..timeline import place
-from ..upload.build import resolve_tz
+from ..output.atomic import atomic_write
+from ..output.export import load_dump
+from ..output.libreview import resolve_tz
+from ..output.timeline import place
 from ..upload.diff import DEFAULT_TIME_TOLERANCE, diff_uploads
 from ..upload.load import DEFAULT_MAX_BYTES, load_uploads
 from ..upload.report import FORMATS, render

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from .. import doctor as doctor_mod
-from .. import udev as udev_mod
 from ..errors import EXIT_DEVICE, DeviceError
+from ..linux import doctor as doctor_mod
+from ..linux import udev as udev_mod
 
 
 @click.group("udev")
@@ -157,7 +157,7 @@ def simulate(mode: str | None, seed: int, echo: bool, max_seconds: float | None,
         raise click.UsageError(
             "choose --gadget (a USB device, via dummy_hcd) or --uhid (a hidraw device); "
             "without the kernel, use --device sim:" + model + " with any command")
-    from .. import gadget
+    from ..linux import gadget
 
     gadget.run(mode, model, seed=seed, echo=echo, max_seconds=max_seconds, pace_ms=pace_ms,
                log=lambda msg: click.echo(msg, err=True))

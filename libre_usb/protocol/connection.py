@@ -3,7 +3,7 @@
 Like h11: the caller asks for the bytes of a request (``pre_init()``, ``init()``,
 ``text_command()``...), writes them however it likes, then hands every report it reads to
 :meth:`HostConnection.receive`, which returns an event when one is complete. No I/O, no
-clock: timeouts and retries belong to the caller (:mod:`libre_usb.session`).
+clock: timeouts and retries belong to the caller (:mod:`libre_usb.reader.session`).
 
 States::
 
@@ -25,7 +25,7 @@ from typing import Protocol
 
 from ..errors import CommandFailed, EncryptionError, ProtocolError
 from .frames import MAX_PAYLOAD, MessageType, build_report, parse_report
-from .text import TextReply, TextReplyAssembler
+from .text.reply import TextReply, TextReplyAssembler
 
 
 class ReportCipher(Protocol):

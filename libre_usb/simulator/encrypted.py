@@ -8,7 +8,7 @@ the reader's clear-text logic sees it, and every report the reader emits goes th
 Behaviour, as a real Libre 2 reader shows it or (marked) as we infer it:
 
 * ``05`` (QUERY SERIAL) and ``14 ...`` (the handshake, protocol.md 5.3) are answered here by
-  :class:`~libre_usb.protocol.encryption.DeviceHandshake`, in the clear. The serial it
+  :class:`~libre_usb.protocol.crypto.link.DeviceHandshake`, in the clear. The serial it
   sends is the reader content's serial, the one the keys are derived from.
 * Other clear types (``04``, ``15``, ``01``, ``0D`` ...) pass through to the reader, before
   and after the handshake: a real Libre 2 answers ``04``/``05``/``15``/``01`` before any
@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterable
 
 from ..errors import InputError, ProtocolError
 from ..keys import load_master_keys
-from ..protocol.encryption import (
+from ..protocol.crypto.link import (
     ALWAYS_CLEAR,
     MAX_ENCRYPTED_PAYLOAD,
     NOT_INITIALISED_REPLY,

@@ -2,11 +2,11 @@
 
 :class:`FaultInjector` has the virtual reader's API (``write(report)``, ``read(timeout_ms)``
 returning ``b""`` when nothing comes, ``close()``) and sits between
-:class:`~libre_usb.simulator.SimTransport` and the :class:`VirtualReader`. After each host
-report it takes everything the reader queued in answer (the reader answers synchronously),
-breaks it as the faults say, and serves the result. So the reader stays a correct reader and
-every fault is a transformation of what a correct reader sent, the way a flaky cable, a
-firmware bug or an unplug would transform it.
+:class:`~libre_usb.transport.interfaces.sim.SimTransport` and the :class:`VirtualReader`.
+After each host report it takes everything the reader queued in answer (the reader answers
+synchronously), breaks it as the faults say, and serves the result. So the reader stays a
+correct reader and every fault is a transformation of what a correct reader sent, the way a
+flaky cable, a firmware bug or an unplug would transform it.
 
 Faults (``docs/reliability.md`` has the outcome of each):
 
@@ -61,9 +61,9 @@ from typing import Protocol
 
 from ..devices import DeviceModel
 from ..errors import Disconnected, InputError
-from ..protocol.encryption import ALWAYS_CLEAR, SessionCipher
+from ..protocol.crypto.link import ALWAYS_CLEAR, SessionCipher
 from ..protocol.frames import MAX_PAYLOAD, REPORT_SIZE, MessageType
-from ..protocol.text import byte_sum
+from ..protocol.text.reply import byte_sum
 from .reader import Pacer, idle
 
 __all__ = ["FAULT_KINDS", "Fault", "FaultInjector", "FaultKind", "SimDevice", "parse_fault",
@@ -71,7 +71,7 @@ __all__ = ["FAULT_KINDS", "Fault", "FaultInjector", "FaultKind", "SimDevice", "p
 
 
 class SimDevice(Protocol):
-    """What :class:`~libre_usb.simulator.SimTransport` talks to."""
+    """What :class:`~libre_usb.transport.interfaces.sim.SimTransport` talks to."""
 
     def write(self, report: bytes) -> None: ...
 

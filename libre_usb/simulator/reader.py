@@ -29,7 +29,7 @@ from collections.abc import Callable
 from ..devices import DeviceModel, model_by_name
 from ..model import Record
 from ..protocol.frames import MAX_PAYLOAD, REPORT_SIZE, MessageType
-from ..protocol.text import build_multirecord, build_text_reply, byte_sum
+from ..protocol.text.reply import build_multirecord, build_text_reply, byte_sum
 from .content import ReaderContent, generate
 from .encrypted import EncryptedLink
 from .lines import (

@@ -73,7 +73,7 @@ from ..model import (
     TimeChangeRecord,
     UnknownRecord,
 )
-from .build import (
+from ..output.libreview import (
     ANNOTATION_KEY,
     GENERIC_PREFIX,
     TREND_ARROWS,

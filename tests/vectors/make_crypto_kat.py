@@ -218,7 +218,7 @@ def main() -> int:
     rng = random.Random(SEED)
     data = {
         "about": (
-            "Known answers for libre_usb.protocol.crypto/encryption, computed by "
+            "Known answers for libre_usb.protocol.crypto.primitives/encryption, computed by "
             "freestyle-hid as the oracle with RANDOM keys (not Abbott's). Integers are hex, "
             "byte strings are hex. Regenerate with tests/vectors/make_crypto_kat.py."
         ),

@@ -21,7 +21,7 @@ without our udev rules gets.
 ``VirtualReader(MODEL, seed)``, and checks that the device's replies are
 byte-identical to the in-process ones.
 
-The nodes are found in sysfs with libre_usb.doctor.scan_sysfs. One line per backend:
+The nodes are found in sysfs with libre_usb.linux.doctor.scan_sysfs. One line per backend:
     PROBE <backend> <uri> OK|FAIL|DENIED <detail>
 Exit status 0 when every backend behaved as expected.
 """
@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from libre_usb.doctor import SysReader, scan_sysfs
+from libre_usb.linux.doctor import SysReader, scan_sysfs
 
 VID = 0x1A61
 REPORT = 64
@@ -209,7 +209,7 @@ _FRESH: dict[tuple[str, int], Any] = {}
 def exchange_sim(link: Link, model: str, seed: int) -> str:
     import copy
 
-    from libre_usb.gadget import make_reader
+    from libre_usb.linux.gadget import make_reader
 
     key = (model, seed)
     if key not in _FRESH:  # generating the content is slow under TCG: do it once
@@ -259,7 +259,7 @@ def main() -> int:
     if args.mode == "serve":
         # the echo device, without the CLI's start-up cost (the stage's time is
         # dominated by Python imports under TCG); `libre-dump simulate` runs the same code
-        from libre_usb import gadget
+        from libre_usb.linux import gadget
 
         gadget.run("uhid" if args.uhid else "gadget", args.model, echo=True,
                    log=lambda msg: print(msg, file=sys.stderr, flush=True))

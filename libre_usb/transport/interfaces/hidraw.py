@@ -14,10 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .devices import KNOWN_PRODUCT_IDS
-from .errors import AccessDenied, DeviceNotFound, Disconnected
-from .transport import ABBOTT_VENDOR_ID, REPORT_SIZE, AttachedReader, Transport, check_report
-from .transport_hidapi import HidapiDevice
+from ...devices import KNOWN_PRODUCT_IDS
+from ...errors import AccessDenied, DeviceNotFound, Disconnected
+from ..interface import (
+    ABBOTT_VENDOR_ID,
+    REPORT_SIZE,
+    AttachedReader,
+    DeviceURI,
+    Transport,
+    check_report,
+)
+from .hidapi import HidapiDevice
 
 SYS_HIDRAW = Path("/sys/class/hidraw")
 _HID_ID = re.compile(r"^HID_ID=([0-9A-Fa-f]+):([0-9A-Fa-f]+):([0-9A-Fa-f]+)$", re.MULTILINE)
@@ -144,3 +151,13 @@ def enumerate_hidraw(sys_root: Path = SYS_HIDRAW) -> list[AttachedReader]:
             product_id=ids[1], model=KNOWN_PRODUCT_IDS[ids[1]],
         ))
     return found
+
+
+def open_uri(uri: DeviceURI) -> Transport:
+    """The ``hidraw:`` entry of the backend table (transport/interface.py)."""
+    return open_hidraw(uri.target)
+
+
+def enumerate_readers() -> list[AttachedReader]:
+    """The readers this backend sees, for ``libre-dump list``."""
+    return enumerate_hidraw()

@@ -16,16 +16,16 @@ import logging
 import time
 from collections.abc import Callable
 
-from .devices import DeviceModel, is_read_only, model_by_name, model_for_product_id
-from .errors import (
+from ..devices import DeviceModel, is_read_only, model_by_name, model_for_product_id
+from ..errors import (
     ChecksumError,
     CommandFailed,
     DeviceTimeout,
     InputError,
     ProtocolError,
 )
-from .model import DeviceInfo, Dump, Record
-from .protocol.connection import (
+from ..model import DeviceInfo, Dump, Record
+from ..protocol.connection import (
     HostConnection,
     PreInitReply,
     Ready,
@@ -34,8 +34,8 @@ from .protocol.connection import (
     SoftwareVersion,
     TextResponse,
 )
-from .protocol.records import parse_lines
-from .protocol.replies import (
+from ..protocol.text.records import parse_lines
+from ..protocol.text.replies import (
     decode_settings,
     parse_date_time,
     parse_dbrnum,
@@ -44,10 +44,10 @@ from .protocol.replies import (
     parse_rdt,
     parse_unit,
 )
-from .protocol.text import TextReply, parse_multirecord
-from .transport import Transport
+from ..protocol.text.reply import TextReply, parse_multirecord
+from ..transport.interface import Transport
 
-log = logging.getLogger("libre_usb.session")
+log = logging.getLogger("libre_usb.reader.session")
 
 DEFAULT_TIMEOUT_MS = 3000
 #: how often a read-only command whose reply arrived broken is sent again
@@ -176,7 +176,7 @@ class Session:
     def _encryption_handshake(self) -> None:
         from .encrypted import handshake
 
-        self.serial_from_init = handshake(self)
+        self.serial_from_init, self.conn.cipher = handshake(self.transport, self.timeout_ms)
 
     # -- commands -------------------------------------------------------------------------
 

@@ -9,9 +9,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .devices import KNOWN_PRODUCT_IDS
-from .errors import AccessDenied, DeviceNotFound, Disconnected
-from .transport import ABBOTT_VENDOR_ID, REPORT_SIZE, AttachedReader, Transport, check_report
+from ...devices import KNOWN_PRODUCT_IDS
+from ...errors import AccessDenied, DeviceNotFound, Disconnected
+from ..interface import (
+    ABBOTT_VENDOR_ID,
+    REPORT_SIZE,
+    AttachedReader,
+    DeviceURI,
+    Transport,
+    check_report,
+)
 
 
 def _module() -> Any:
@@ -103,3 +110,13 @@ def enumerate_hidapi() -> list[AttachedReader]:
             serial_number=info.get("serial_number") or "",
         ))
     return found
+
+
+def open_uri(uri: DeviceURI) -> Transport:
+    """The ``hidapi:`` entry of the backend table (transport/interface.py)."""
+    return open_hidapi(uri.target)
+
+
+def enumerate_readers() -> list[AttachedReader]:
+    """The readers this backend sees, for ``libre-dump list``."""
+    return enumerate_hidapi()

@@ -1,16 +1,17 @@
 """The Libre 2/3 encryption handshake over a transport (device layer).
 
-:func:`handshake` is what :meth:`libre_usb.session.Session.open` runs for models with
+:func:`handshake` is what :meth:`libre_usb.reader.session.Session.open` runs for models with
 ``encrypted=True`` (FreeStyle Libre 2, PID 0x3950, and the Libre 3 reader, PID 0x3960),
 before the usual clear ``15`` / ``01`` exchange. It drives the sans-I/O
-:class:`~libre_usb.protocol.encryption.HostHandshake` over ``session.transport``, adding
+:class:`~libre_usb.protocol.crypto.link.HostHandshake` over a transport, adding
 what the state machine leaves out on purpose: the master keys (from the optional
 ``freestyle-keys`` package), the host nonce (from :mod:`secrets`), a deadline on every
 read, and a bound on how many unrelated reports we are willing to skip.
 
-On success the host-role :class:`~libre_usb.protocol.encryption.SessionCipher` becomes
-``session.conn.cipher``, so every later report in and out is sealed and opened, and the
-reader's serial (from its clear ``06`` reply) is returned.
+On success it returns the reader's serial (from its clear ``06`` reply) and the host-role
+:class:`~libre_usb.protocol.crypto.link.SessionCipher`, which the session installs on its
+connection so every later report in and out is sealed and opened. This module knows the
+transport, not the session: the session imports it, never the other way round.
 
 Errors, all one line:
 
@@ -26,18 +27,15 @@ Errors, all one line:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-from .errors import DeviceTimeout, ProtocolError
-from .keys import host_random, load_master_keys
-from .protocol.encryption import ALWAYS_CLEAR, HostHandshake, HostHandshakeState
-
-if TYPE_CHECKING:
-    from .session import Session
+from ..errors import DeviceTimeout, ProtocolError
+from ..keys import host_random, load_master_keys
+from ..protocol.crypto.link import ALWAYS_CLEAR, HostHandshake, HostHandshakeState, SessionCipher
+from ..transport.interface import Transport
 
 __all__ = ["MAX_SKIPPED", "handshake"]
 
-log = logging.getLogger("libre_usb.encrypted")
+log = logging.getLogger("libre_usb.reader.encrypted")
 
 #: keepalives and stray encrypted reports (left over from an earlier session) skipped
 #: during one handshake before we give up
@@ -55,9 +53,9 @@ def _step(hs: HostHandshake) -> str:
     return _WAITING_FOR.get(hs.state, f"state {hs.state.value}")
 
 
-def _write(session: Session, hs: HostHandshake, report: bytes) -> None:
+def _write(transport: Transport, hs: HostHandshake, report: bytes) -> None:
     try:
-        session.transport.write(report)
+        transport.write(report)
     except ProtocolError as exc:
         # e.g. a replay transcript with no such exchange: say which step needed it
         raise type(exc)(
@@ -78,22 +76,22 @@ def _skip(hs: HostHandshake, skipped: int) -> int:
     return skipped
 
 
-def handshake(session: Session) -> str:
-    """Run the Libre 2/3 encryption handshake on ``session``; return the reader serial.
+def handshake(transport: Transport, timeout_ms: int) -> tuple[str, SessionCipher]:
+    """Run the Libre 2/3 encryption handshake over ``transport``, waiting at most
+    ``timeout_ms`` for each report; return the reader serial and the host session cipher.
 
-    Installs the host session cipher as ``session.conn.cipher``. See the module docstring
-    for the errors.
+    See the module docstring for the errors.
     """
     keys = load_master_keys()
     hs = HostHandshake(keys, host_random)
-    _write(session, hs, hs.start())
+    _write(transport, hs, hs.start())
     skipped = 0
     while not hs.done:
-        report = session.transport.read(session.timeout_ms)
+        report = transport.read(timeout_ms)
         if report is None:
             raise DeviceTimeout(
                 f"the reader stopped answering the encryption handshake: it did not send "
-                f"{_step(hs)} within {session.timeout_ms / 1000:g} s"
+                f"{_step(hs)} within {timeout_ms / 1000:g} s"
             )
         if report[:1] and report[0] not in ALWAYS_CLEAR:
             # An encrypted report cannot belong to the handshake (which is all clear): it is
@@ -104,11 +102,10 @@ def handshake(session: Session) -> str:
         before = hs.state
         reply = hs.receive(report)
         if reply is not None:
-            _write(session, hs, reply)
+            _write(transport, hs, reply)
         elif hs.state is before:  # a keepalive
             skipped = _skip(hs, skipped)
-    session.conn.cipher = hs.session
     assert hs.serial is not None  # set before DONE
     serial = hs.serial.rstrip(b"\0").decode("ascii", errors="replace")
     log.debug("encryption handshake done with reader %s", serial)
-    return serial
+    return serial, hs.session

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from .errors import AccessDenied, DeviceError, InputError
+from ..errors import AccessDenied, DeviceError, InputError
 
 RULES_NAME = "70-libre-dump.rules"
 #: every Abbott reader product id the rules cover (vendor 1a61), with a model name

@@ -22,7 +22,7 @@ import re
 
 import construct as cs
 
-from ..errors import ChecksumError, ProtocolError
+from ...errors import ChecksumError, ProtocolError
 
 CRLF = b"\r\n"
 _CRLF_SUM = 13 + 10

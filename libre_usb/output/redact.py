@@ -24,7 +24,7 @@ reminder labels (``$getrmndrst,0``)
 =====================================  ====================================================
 
 Empty texts stay empty (an unused comment slot reveals nothing). Placeholders are the same as
-the ones ``libre_usb.upload.build`` writes. They are numbered, never hashed: a reader serial or
+the ones ``libre_usb.output.libreview`` writes. They are numbered, never hashed: a reader serial or
 a short name is easy to recover from its hash.
 """
 
@@ -34,8 +34,8 @@ import dataclasses
 import re
 from typing import Any
 
+from ..model import DeviceInfo, Dump, NoteRecord, Record, UnknownRecord
 from .export import sorted_records
-from .model import DeviceInfo, Dump, NoteRecord, Record, UnknownRecord
 
 PREFIX = "REDACTED-"
 SERIAL = PREFIX + "reader-serial"

@@ -65,8 +65,8 @@ import zoneinfo
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .errors import InputError
-from .model import Dump, Record, TimeChangeRecord
+from ..errors import InputError
+from ..model import Dump, Record, TimeChangeRecord
 
 OK = "ok"
 AMBIGUOUS = "ambiguous"

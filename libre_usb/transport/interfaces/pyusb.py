@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from .devices import KNOWN_PRODUCT_IDS
-from .errors import AccessDenied, DeviceNotFound, Disconnected, InputError
-from .transport import ABBOTT_VENDOR_ID, AttachedReader, Transport, check_report
+from ...devices import KNOWN_PRODUCT_IDS
+from ...errors import AccessDenied, DeviceNotFound, Disconnected, InputError
+from ..interface import ABBOTT_VENDOR_ID, AttachedReader, DeviceURI, Transport, check_report
 
 _EP_IN = 0x81
 _INTERFACE = 0
@@ -123,3 +123,13 @@ def enumerate_pyusb() -> list[AttachedReader]:
             product_id=pid, model=KNOWN_PRODUCT_IDS[pid],
         ))
     return found
+
+
+def open_uri(uri: DeviceURI) -> Transport:
+    """The ``usb:`` entry of the backend table (transport/interface.py)."""
+    return open_pyusb(uri.target)
+
+
+def enumerate_readers() -> list[AttachedReader]:
+    """The readers this backend sees, for ``libre-dump list``."""
+    return enumerate_pyusb()

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..transport.interface import ABBOTT_VENDOR_ID
 from . import udev
-from .transport import ABBOTT_VENDOR_ID
 
 SCHEMA = "libre-dump-doctor/1"
 #: product ids whose readers encrypt their reports and need freestyle-keys
@@ -40,7 +40,7 @@ def reader_models() -> dict[int, str]:
     """Product id -> model name, from the shared device table where it has one."""
     table = dict(udev.READER_PRODUCT_IDS)
     try:
-        from .devices import KNOWN_PRODUCT_IDS
+        from ..devices import KNOWN_PRODUCT_IDS
     except ImportError:
         return table
     table.update(KNOWN_PRODUCT_IDS)

@@ -29,10 +29,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .atomic import atomic_write
-from .errors import InputError, ProtocolError
-from .protocol.frames import TEXT_COMMAND_TYPES, describe
-from .transport import REPORT_SIZE, Transport, check_report
+from ..errors import InputError, ProtocolError
+from ..output.atomic import atomic_write
+from ..protocol.frames import TEXT_COMMAND_TYPES, describe
+from .interface import REPORT_SIZE, DeviceURI, Transport, check_report
 
 #: a transcript larger than this is refused
 MAX_TRANSCRIPT_BYTES = 256 * 1024 * 1024
@@ -214,3 +214,8 @@ class RecordingTransport(Transport):
         if not self._closed:
             self._closed = True
             self.inner.close()
+
+
+def open_uri(uri: DeviceURI) -> Transport:
+    """The ``replay:`` entry of the backend table (transport/interface.py)."""
+    return ReplayTransport.from_file(uri.target)

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import importlib
 import urllib.parse
-from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
-from .errors import DeviceNotFound, InputError
+from ..errors import DeviceNotFound, InputError
 
 REPORT_SIZE = 64
 ABBOTT_VENDOR_ID = 0x1A61
@@ -87,7 +88,7 @@ class DeviceURI:
         return f"{self.scheme}:{self.target}" + (f"?{query}" if query else "")
 
 
-SCHEMES = ("hidraw", "hidapi", "usb", "sim", "replay")
+SCHEMES = ("hidraw", "hidapi", "usb", "sim", "replay")  # the keys of BACKENDS, below
 
 
 def parse_uri(text: str) -> DeviceURI:
@@ -129,7 +130,26 @@ class AttachedReader:
     serial_number: str = ""
 
 
-Opener = Callable[[DeviceURI, int | None], Transport]
+#: URI scheme -> the backend module that opens it, imported only when that scheme is used
+#: (python-can's ``can/interfaces`` table). Each module has ``open_uri(uri: DeviceURI) ->
+#: Transport``; those that can list attached readers also have ``enumerate_readers() ->
+#: list[AttachedReader]``. No backend is imported by this module at import time, so a
+#: backend may import this module for the base class without an import circle.
+BACKENDS: dict[str, str] = {
+    "hidraw": "libre_usb.transport.interfaces.hidraw",
+    "hidapi": "libre_usb.transport.interfaces.hidapi",
+    "usb": "libre_usb.transport.interfaces.pyusb",
+    "sim": "libre_usb.transport.interfaces.sim",
+    "replay": "libre_usb.transport.transcript",
+}
+
+#: the backends that can list attached readers, in the order they are tried
+ENUMERATORS = ("hidraw", "hidapi", "usb")
+
+
+def backend(scheme: str) -> Any:
+    """The backend module for ``scheme``, imported now."""
+    return importlib.import_module(BACKENDS[scheme])
 
 
 def open_transport(uri: str | None, *, product_id: int | None = None) -> Transport:
@@ -137,37 +157,16 @@ def open_transport(uri: str | None, *, product_id: int | None = None) -> Transpo
     if uri is None:
         return _open_first_attached()
     parsed = parse_uri(uri)
-    if parsed.scheme == "sim":
-        from .simulator import SimTransport
-
-        return SimTransport.from_uri(parsed)
-    if parsed.scheme == "replay":
-        from .transport_replay import ReplayTransport
-
-        return ReplayTransport.from_file(parsed.target)
-    if parsed.scheme == "hidraw":
-        from .transport_hidraw import open_hidraw
-
-        return open_hidraw(parsed.target)
-    if parsed.scheme == "hidapi":
-        from .transport_hidapi import open_hidapi
-
-        return open_hidapi(parsed.target)
-    from .transport_pyusb import open_pyusb
-
-    return open_pyusb(parsed.target)
+    transport: Transport = backend(parsed.scheme).open_uri(parsed)
+    return transport
 
 
 def list_attached() -> list[AttachedReader]:
     """Every Abbott reader the available backends can see, hidraw first."""
-    from .transport_hidapi import enumerate_hidapi
-    from .transport_hidraw import enumerate_hidraw
-    from .transport_pyusb import enumerate_pyusb
-
     found: list[AttachedReader] = []
-    for lister in (enumerate_hidraw, enumerate_hidapi, enumerate_pyusb):
+    for scheme in ENUMERATORS:
         try:
-            found.extend(lister())
+            found.extend(backend(scheme).enumerate_readers())
         except Exception:  # noqa: S112 - a broken backend must not hide the others
             continue
     return found

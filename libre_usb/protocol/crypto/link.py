@@ -50,8 +50,8 @@ from typing import Any, Literal
 
 import construct as cs
 
-from ..errors import CommandFailed, EncryptionError, LibreDumpError, MacError, ProtocolError
-from .crypto import Cmac, Speck, derive
+from ...errors import CommandFailed, EncryptionError, LibreDumpError, MacError, ProtocolError
+from .primitives import Cmac, Speck, derive
 
 __all__ = [
     "ALWAYS_CLEAR",

@@ -152,8 +152,8 @@ def resolve_tz(tz: str | dt.tzinfo) -> dt.tzinfo:
 def record_instant(record: Record, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime] | None:
     """``(local wall clock with tzinfo, UTC instant)`` of a record, or None without a date.
 
-    When :mod:`libre_usb.timeline` has placed the record, ``record.utc`` is used and the local
-    time is that instant in ``tz``. Until then (``utc`` is None) this helper places the
+    When :mod:`libre_usb.output.timeline` has placed the record, ``record.utc`` is used and
+    the local time is that instant in ``tz``. Until then (``utc`` is None) this helper places the
     reader's clock in ``tz`` itself: the wall clock is kept exactly as the reader stored it
     and the zone's offset at that wall time gives the instant (a time in a DST gap or fold
     takes the offset before the transition, ``fold=0``).

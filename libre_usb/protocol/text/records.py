@@ -17,8 +17,8 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 
-from ..errors import ProtocolError
-from ..model import (
+from ...errors import ProtocolError
+from ...model import (
     ExerciseRecord,
     FoodRecord,
     GlucoseRecord,
@@ -33,7 +33,7 @@ from ..model import (
     TimeChangeRecord,
     UnknownRecord,
 )
-from .text import decode_text
+from .reply import decode_text
 
 Fields = Sequence[str]
 Parser = Callable[[Fields], list[Record]]

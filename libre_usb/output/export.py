@@ -9,7 +9,7 @@
 
 Every writer has a reader (:func:`load_dump` and friends) so the formats can be shown to be
 lossless. ``unit="mmol/L"`` adds ``glucose_mmol_l`` next to every ``glucose_mg_dl`` (see
-:mod:`libre_usb.units`); readers ignore it, the mg/dL value stays the record's value.
+:mod:`libre_usb.output.units`); readers ignore it, the mg/dL value stays the record's value.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from .errors import InputError
-from .model import GROUPS, SCHEMA_VERSION, DeviceInfo, Dump, Kind, Record
+from ..errors import InputError
+from ..model import GROUPS, SCHEMA_VERSION, DeviceInfo, Dump, Kind, Record
 from .units import MG_DL, MMOL_L, UNITS, mmol_l
 
 FORMAT_NAME = "libre-dump"
@@ -140,8 +140,8 @@ FORMATS = (*WRITERS, "libreview")
 
 def render_libreview(dump: Dump, zone: dt.tzinfo, *, redact: bool = True) -> str:
     """The upload JSON a vendor uploader would send for these records (see
-    :mod:`libre_usb.upload.build`); never a token, identifiers only with ``redact=False``."""
-    from .upload.build import build_upload
+    :mod:`libre_usb.output.libreview`); never a token, identifiers only with ``redact=False``."""
+    from .libreview import build_upload
 
     return json.dumps(build_upload(dump, tz=zone, redact=redact), ensure_ascii=False,
                       indent=1) + "\n"

@@ -35,8 +35,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
-from .errors import AccessDenied, DeviceError, InputError, LibreDumpError
-from .transport import ABBOTT_VENDOR_ID, REPORT_SIZE
+from ..errors import AccessDenied, DeviceError, InputError, LibreDumpError
+from ..transport.interface import ABBOTT_VENDOR_ID, REPORT_SIZE
 
 #: HID report descriptor of the readers (protocol.md 1.1): vendor usage page 0xFFA7,
 #: usage 1, one 64-byte Input and one 64-byte Output report, no report IDs.
@@ -101,7 +101,7 @@ class EchoReader:
 def model_product_id(model: str) -> int:
     """The USB product id of a model name, from :mod:`libre_usb.devices` when it knows it."""
     try:
-        from .devices import model_by_name
+        from ..devices import model_by_name
     except ImportError:
         model_by_name = None  # type: ignore[assignment]
     if model_by_name is not None:
@@ -133,8 +133,9 @@ def make_reader(spec: str, seed: int = 0, *, echo: bool = False) -> Reader:
     """
     if echo:
         return EchoReader()
-    from .simulator import SimTransport, VirtualReader
-    from .transport import parse_uri
+    from ..simulator import VirtualReader
+    from ..transport.interface import parse_uri
+    from ..transport.interfaces.sim import SimTransport
 
     model, options = split_model(spec)
     if not options:

@@ -1,0 +1,1 @@
+"""Transport backends, one module per device URI scheme (see ``transport/interface.py``)."""
