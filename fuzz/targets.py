@@ -230,8 +230,8 @@ def seeds(name: str) -> list[bytes]:
     if name == "upload":
         from pathlib import Path
 
-        example = (Path(__file__).resolve().parents[2] / "shared" / "reference"
-                   / "upload-example.json")
+        example = (Path(__file__).resolve().parents[1] / "tests" / "data"
+                   / "juggluco-upload-example" / "upload-example.json")
         out = [b'{"DeviceData": {"measurementLog": {"bloodGlucoseEntries": []}}}']
         if example.exists():
             out.append(example.read_bytes())

@@ -1,4 +1,5 @@
-"""Helpers to read the real captures in ../shared/captures (never copied into this repo)."""
+"""Helpers to read the real data in tests/data/ (each source's SOURCE.md says where it
+comes from and under which licence)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,19 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-CAPTURES = SHARED / "captures"
-REFERENCE = SHARED / "reference"
-INSULINX = CAPTURES / "openglucose-insulinx"
+DATA = Path(__file__).resolve().parent / "data"
+INSULINX = DATA / "openglucose-insulinx"
+TIDEPOOL = DATA / "tidepool"
+UPLOAD_EXAMPLE = DATA / "juggluco-upload-example" / "upload-example.json"
 
 _URB = re.compile(r">>>\s+URB \d+ going down|<<<\s+URB \d+ coming back")
 _HEX = re.compile(r"^\s+[0-9a-f]{8}: ((?:[0-9a-f]{2} ?)+)$")
 
 
 def need(path: Path) -> Path:
-    """Skip the calling test, saying why, when a shared capture is not there."""
-    if not path.exists():
-        pytest.skip(f"real capture {path} is not available (../shared missing)")
+    """The path of a file in tests/data; a missing one is a broken checkout, not a skip."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: tests/data is part of the repository")
     return path
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures. Real captures are read from ../shared at run time (tests/captures.py)."""
+"""Shared fixtures. Real data lives in tests/data/ (read through tests/captures.py)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from captures import UPLOAD_EXAMPLE, need
 from click.testing import CliRunner
 
 from libre_usb.cli import main
@@ -26,7 +27,7 @@ from libre_usb.errors import EXIT_INPUT
 from libre_usb.protocol.frames import build_report
 
 MiB = 1 << 20
-UPLOAD = Path(__file__).resolve().parents[2] / "shared" / "reference" / "upload-example.json"
+UPLOAD = need(UPLOAD_EXAMPLE)
 
 
 class Run:
@@ -144,8 +145,6 @@ def saved_dump(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _example() -> dict[str, Any]:
-    if not UPLOAD.exists():
-        pytest.skip(f"{UPLOAD} is missing (../shared is not beside the checkout)")
     doc: dict[str, Any] = json.loads(UPLOAD.read_text(encoding="utf-8"))
     return doc
 

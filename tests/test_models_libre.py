@@ -2,7 +2,7 @@
 
 Sources: the reader lines quoted in protocol.md 4.1/4.2 (glucometerutils issues #63 and #103),
 the replies glucometer-protocols documents from real readers, and Tidepool's captured
-``$dbrnum?`` reply (../shared/captures/tidepool).
+``$dbrnum?`` reply (tests/data/tidepool).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from captures import CAPTURES, need
+from captures import TIDEPOOL, need
 
 from libre_usb.devices import MODELS, is_read_only, model_for_product_id
 from libre_usb.model import (
@@ -157,8 +157,8 @@ def test_invalid_reader_dates_and_odd_fields_lose_nothing() -> None:
 
 
 def test_real_replies() -> None:
-    # Tidepool's captured reply (../shared/captures/tidepool) and glucometer-protocols' spelling
-    vectors = json.loads(need(CAPTURES / "tidepool" / "libre1_protocol_vectors.json").read_text())
+    # Tidepool's captured reply (tests/data/tidepool) and glucometer-protocols' spelling
+    vectors = json.loads(need(TIDEPOOL / "libre1_protocol_vectors.json").read_text())
     raw = next(v["raw"] for v in vectors["text_responses"] if v["command"] == "$dbrnum?")
     assert parse_dbrnum(raw.split("CKSM:")[0]) == 226988
     assert parse_dbrnum("DBRECORDS = 12572\r\n") == 12572

@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 import pytest
+from captures import UPLOAD_EXAMPLE, need
 from click.testing import CliRunner
 
 from libre_usb.cli import main
 from libre_usb.errors import EXIT_DEVICE, EXIT_INTERRUPTED, EXIT_PROTOCOL, EXIT_TIMEOUT
 from libre_usb.output import atomic
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 OLD = "an earlier, complete file\n"
 
 
@@ -117,9 +117,7 @@ def test_an_unplug_keeps_an_earlier_transcript_intact(tmp_path: Path) -> None:
 
 
 def test_an_unplug_during_diff_writes_no_report(tmp_path: Path) -> None:
-    upload = REFERENCE / "upload-example.json"
-    if not upload.exists():
-        pytest.skip(f"{upload} is missing (../shared is not beside the checkout)")
+    upload = need(UPLOAD_EXAMPLE)
     report = tmp_path / "report.txt"
     code, stdout, err = run("diff", str(upload), "--device", "sim:libre?days=10&faults=unplug",
                             "-o", str(report))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from captures import UPLOAD_EXAMPLE, need
 from click.testing import CliRunner
 
 from libre_usb.cli import main
@@ -29,7 +30,7 @@ from libre_usb.simulator import VirtualReader
 from libre_usb.transport.interfaces.sim import SimTransport
 
 ROOT = Path(__file__).resolve().parent.parent
-UPLOAD = ROOT.parent / "shared" / "reference" / "upload-example.json"
+UPLOAD = need(UPLOAD_EXAMPLE)
 SIM = "sim:{model}?seed=11&days=10"
 DUMP_FORMATS = sorted(next(p for p in dump_command.params if p.name == "fmt").type.choices)
 #: the host->device message types of a read: pre-init, serial, version, init, text
@@ -105,10 +106,9 @@ def _matrix(tmp_path: Path) -> Iterator[tuple[tuple[str, ...], set[int]]]:
     yield ("dump", "--device", SIM.format(model="libre"), "-o", str(saved),
            "--record", str(tmp_path / "t.jsonl")), {0}
     yield ("dump", "--device", f"replay:{tmp_path / 't.jsonl'}", "--model", "libre"), {0}
-    if UPLOAD.exists():
-        for fmt in ("text", "json", "html"):
-            yield ("diff", str(UPLOAD), "--dump", str(saved), "-f", fmt), {0, 1}
-        yield ("diff", str(UPLOAD), "--device", SIM.format(model="libre")), {0, 1}
+    for fmt in ("text", "json", "html"):
+        yield ("diff", str(UPLOAD), "--dump", str(saved), "-f", fmt), {0, 1}
+    yield ("diff", str(UPLOAD), "--device", SIM.format(model="libre")), {0, 1}
 
 
 def test_no_command_opens_a_socket_or_sends_anything_but_reads(

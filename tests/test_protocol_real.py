@@ -1,6 +1,6 @@
 """The protocol layer against real bytes nobody here wrote.
 
-Sources: the InsuLinx session captured by OpenGlucose (../shared/captures), Tidepool's
+Sources: the InsuLinx session captured by OpenGlucose (tests/data/openglucose-insulinx), Tidepool's
 captured text replies, and the real replies quoted in protocol.md section 8.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from captures import CAPTURES, INSULINX, need, usbsnoop_reports
+from captures import INSULINX, TIDEPOOL, need, usbsnoop_reports
 
 from libre_usb.errors import ChecksumError, EncryptionError, ProtocolError
 from libre_usb.protocol.connection import (
@@ -38,7 +38,7 @@ def _feed_all(raw: bytes, chunk: int = 62) -> object:
 
 
 def _tidepool() -> list[dict[str, object]]:
-    path = need(CAPTURES / "tidepool" / "libre1_protocol_vectors.json")
+    path = need(TIDEPOOL / "libre1_protocol_vectors.json")
     return list(json.loads(path.read_text())["text_responses"])
 
 

@@ -449,7 +449,8 @@ def test_time_change_flags_the_first_glucose_entry_after_it(dump: Dump,
 
 
 def test_reading_identifier_round_trip_and_the_documented_example() -> None:
-    # upload-format.md 1.5: -6629292502336270757 is serial ?MH00C5XP2R, minute 3675
+    # Juggluco's sample strings (libreview.cpp): -6629292502336270757 is serial ?MH00C5XP2R,
+    # minute 3675
     assert decode_reading_identifier(-6629292502336270757) == ("?MH00C5XP2R", 3675)
     assert decode_reading_identifier(-6629292502336274432) == ("?MH00C5XP2R", 0)
     assert encode_reading_identifier("0MH00C5XP2R", 3675) == -6629292502336270757

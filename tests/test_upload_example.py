@@ -1,5 +1,5 @@
-"""The reference upload (../shared/reference/upload-example.json, assembled from public
-LibreLink captures): it loads, its identifiers are reported (the install id, the sensor
+"""The reference upload (tests/data/juggluco-upload-example, assembled from public LibreLink
+captures): it loads, its identifiers are reported (the install id, the sensor
 serial hidden in history record numbers) and every entry is accounted for. It also checks
 the builder against it: we write no field name it does not use (bar documented ones)."""
 
@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
+from captures import UPLOAD_EXAMPLE, need
 from click.testing import CliRunner
 
 from libre_usb.cli import main
@@ -24,14 +24,10 @@ from libre_usb.upload.diff import diff_uploads
 from libre_usb.upload.load import load_file
 from libre_usb.upload.report import render
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-EXAMPLE = SHARED / "reference" / "upload-example.json"
+EXAMPLE = need(UPLOAD_EXAMPLE)
 UUID = "b76f19a9-d4a0-4d67-8999-56b89b0968ee"
 TOKEN_LITERAL = "REDACTED-UserToken-from-getauthentication"
 
-pytestmark = pytest.mark.skipif(
-    not EXAMPLE.exists(),
-    reason=f"{EXAMPLE} is absent (../shared must sit beside the repository)")
 
 EMPTY_READER = Dump(device=DeviceInfo(model="libre", product_id=0x3650), records=())
 

@@ -1,5 +1,5 @@
 """The upload builder and the diff on real reader data nobody here wrote: the `$result?`
-records of a real FreeStyle InsuLinx session (../shared/captures/openglucose-insulinx), with
+records of a real FreeStyle InsuLinx session (tests/data/openglucose-insulinx), with
 Abbott's own export of the same meter as ground truth for every uploaded value."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Build the LibreView upload JSON for a dump (``libre-dump dump --format libreview``).
 
-The shape follows the LibreLink ``POST /lsl/api/measurements`` body as documented in
-``upload-format.md`` (sections 1 and 3): ``DeviceData`` with ``header.device``,
+The shape follows the LibreLink ``POST /lsl/api/measurements`` body as Juggluco rebuilds it
+(github.com/j-kaltes/Juggluco ``libreview.cpp``): ``DeviceData`` with ``header.device``,
 ``deviceSettings`` and ``measurementLog``, whose entry lists hold the reader's records:
 
 ==========================  ======================================================
@@ -189,7 +189,7 @@ def format_utc(value: dt.datetime) -> str:
 
 # -- record numbers ---------------------------------------------------------------------------
 
-#: LibreLink's base32 alphabet for sensor serials (JUG serial.cpp, upload-format.md 1.5)
+#: LibreLink's base32 alphabet for sensor serials (Juggluco ``share/serial.cpp``)
 BASE32 = "0123456789ACDEFGHJKLMNPQRTUVWXYZ"
 _MINUTE_BITS = 14
 #: record numbers of magnitude above this are read as LibreLink-encoded sensor readings

@@ -8,8 +8,10 @@ ones (raw bodies, HAR, mitmproxy flow files), diff them against a reader, and re
   privacy inventory of the upload
 - :mod:`.report`: :func:`render` -- the result as text, JSON or self-contained HTML
 
-The upload format itself is described in ``docs/privacy.md`` and, with its public sources,
-in ``../shared/reference/upload-format.md``.
+The upload format itself is described in ``docs/privacy.md``; its main public source is
+Juggluco's re-implementation of the LibreLink upload (github.com/j-kaltes/Juggluco,
+``Common/src/main/cpp/net/libreview/libreview.cpp``), whose sample strings make up
+``tests/data/juggluco-upload-example``.
 """
 
 from __future__ import annotations

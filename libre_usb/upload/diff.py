@@ -1,6 +1,6 @@
 """Diff a reader's records against one or more captured uploads, and list what they reveal.
 
-Matching is per kind (upload-format.md section 3):
+Matching is per kind (the entry lists LibreLink fills, as Juggluco's ``libreview.cpp`` does):
 
 ===========================  ==============================================================
 kind                         reader record <-> upload entry
