@@ -1,36 +1,44 @@
 """The ``libre-dump`` command line: thin click commands over the library.
 
 Commands parse options, call the library and render. They never build frames.
-Every command lives in its own module and is registered in :data:`COMMAND_MODULES`.
+
+Commands are loaded lazily: :data:`COMMANDS` names the module and attribute of each, and
+:class:`~libre_usb.cli._base.LazyGroup` imports a command's module only when that command
+runs (or its own ``--help`` is asked for). ``libre-dump --help`` lists the commands from the
+one-line summaries kept here (a test checks they equal each command's own), so neither
+``--help`` nor ``--version`` imports the protocol, a transport backend, mitmproxy or crypto.
+To add a command: write it in a module under ``libre_usb/cli/`` and add one line here.
 """
 
 from __future__ import annotations
 
-import importlib
+from ._base import LazyCommand, main
 
-from ._base import main
+#: name -> (module, attribute, one-line summary shown by ``libre-dump --help``)
+COMMANDS: dict[str, LazyCommand] = {
+    "diff": LazyCommand("libre_usb.cli.diff_cmd", "diff",
+                        "Diff captured uploads (raw bodies, HAR files, mitmproxy flow files) "
+                        "against a reader."),
+    "doctor": LazyCommand("libre_usb.cli.linux_cmds", "doctor",
+                          "Explain what the system sees of FreeStyle readers and how to fix "
+                          "access."),
+    "dump": LazyCommand("libre_usb.cli.device_cmds", "dump",
+                        "Read everything the reader stores."),
+    "info": LazyCommand("libre_usb.cli.device_cmds", "info",
+                        "Show the reader's model, serial, software, unit, clock, patient, "
+                        "record count and settings."),
+    "list": LazyCommand("libre_usb.cli.device_cmds", "list_cmd",
+                        "List attached FreeStyle readers and the URI to reach each."),
+    "schema": LazyCommand("libre_usb.cli.schema_cmd", "schema",
+                          "Print the JSON Schema (draft 2020-12) that every `dump --format "
+                          "json` output follows."),
+    "simulate": LazyCommand("libre_usb.cli.linux_cmds", "simulate",
+                            "Expose the virtual reader MODEL (e.g. libre) as a device on this "
+                            "machine (root)."),
+    "udev": LazyCommand("libre_usb.cli.linux_cmds", "udev",
+                        "The udev rules that let a normal user open FreeStyle readers."),
+}
 
-#: modules that each define ``commands``, a list of click commands or groups
-COMMAND_MODULES = (
-    "libre_usb.cli.device_cmds",
-    "libre_usb.cli.linux_cmds",
-    "libre_usb.cli.diff_cmd",
-    "libre_usb.cli.schema_cmd",
-)
+main.lazy_commands = COMMANDS
 
-
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        for command in module.commands:
-            main.add_command(command)
-
-
-_register()
-
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main"]

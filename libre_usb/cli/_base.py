@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import click
 
@@ -11,8 +14,52 @@ from .. import __version__
 from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, Disconnected, Interrupted, LibreDumpError
 
 
+class LazyCommand(NamedTuple):
+    """Where a command lives, and its one-line summary for the group's ``--help``."""
+
+    module: str
+    attribute: str
+    summary: str
+
+
 class _Group(click.Group):
-    """A group whose commands report library errors as one line plus an exit code."""
+    """A group whose commands report library errors as one line plus an exit code, and
+    whose commands are imported only when used (see :data:`libre_usb.cli.COMMANDS`)."""
+
+    lazy_commands: Mapping[str, LazyCommand] = MappingProxyType({})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if command is not None:
+            return command
+        where = self.lazy_commands.get(cmd_name)
+        if where is None:
+            return None
+        command = getattr(importlib.import_module(where.module), where.attribute)
+        assert isinstance(command, click.Command)
+        self.commands[cmd_name] = command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the summaries in the table: no command module imported."""
+        rows: list[tuple[str, str]] = []
+        for name in self.list_commands(ctx):
+            loaded = self.commands.get(name)
+            if loaded is not None and loaded.hidden:
+                continue
+            summary = (loaded.get_short_help_str(limit=1_000_000) if loaded is not None
+                       else self.lazy_commands[name].summary)
+            rows.append((name, summary))
+        if not rows:
+            return
+        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+        with formatter.section("Commands"):
+            # click's own shortening, on a stand-in command that carries only the summary
+            formatter.write_dl([(name, click.Command(name, help=summary).get_short_help_str(limit))
+                                for name, summary in rows])
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))

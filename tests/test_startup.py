@@ -1,0 +1,103 @@
+"""Start-up stays cheap: commands are imported lazily, ``--version`` and ``--help`` load no
+protocol, transport backend, upload reader or crypto (issue 16). Timing is bench/'s job;
+these tests check what is imported, which is what the time depends on."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from libre_usb import __version__
+from libre_usb.cli import COMMANDS, main
+
+HEAVY = ("construct", "hid", "hidraw", "usb", "mitmproxy", "libre_usb.protocol",
+         "libre_usb.transport", "libre_usb.upload", "libre_usb.reader", "libre_usb.simulator",
+         "libre_usb.protocol.crypto", "libre_usb.linux")
+
+
+def _modules_after(*argv: str) -> set[str]:
+    """The modules a fresh interpreter holds after running ``libre-dump argv``."""
+    code = (
+        "import sys, json, contextlib, io\n"
+        "from libre_usb.__main__ import run\n"
+        f"sys.argv = ['libre-dump', *{list(argv)!r}]\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    try:\n"
+        "        run()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "sys.__stdout__.write(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    return set(json.loads(done.stdout))
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+@pytest.mark.parametrize("argv", [("--version",), ("--help",), ("schema",), ("dump", "--help")])
+def test_light_commands_import_nothing_heavy(argv: tuple[str, ...]) -> None:
+    heavy = _heavy(_modules_after(*argv))
+    if argv == ("dump", "--help"):
+        # the dump command's module names its options (formats, models): still no backend,
+        # no crypto, no upload reader
+        heavy = [m for m in heavy if not m.startswith(("libre_usb.protocol", "construct",
+                                                       "libre_usb.reader", "libre_usb.transport"))
+                 or m.startswith(("libre_usb.protocol.crypto", "libre_usb.transport.interfaces"))]
+    assert heavy == []
+
+
+def test_version_imports_not_even_click() -> None:
+    modules = _modules_after("--version")
+    assert "click" not in modules
+    assert "libre_usb.cli" not in modules
+
+
+def test_version_fast_path_prints_what_click_prints() -> None:
+    done = subprocess.run([sys.executable, "-m", "libre_usb", "--version"], capture_output=True,
+                          text=True, check=True, timeout=60)
+    assert done.stdout == CliRunner().invoke(main, ["--version"], prog_name="libre-dump").output
+    assert done.stdout == f"libre-dump, version {__version__}\n"
+
+
+def test_dump_of_a_replay_imports_no_usb_backend_crypto_or_upload_reader() -> None:
+    modules = _modules_after("dump", "--device", "sim:libre?days=1", "-o", "/dev/null")
+    assert "libre_usb.cli.device_cmds" in modules  # the command did run
+    for name in ("hid", "hidraw", "usb", "mitmproxy", "libre_usb.upload.load",
+                 "libre_usb.transport.interfaces.hidapi", "libre_usb.transport.interfaces.pyusb",
+                 "libre_usb.linux.doctor"):
+        assert name not in modules, name
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_help_summaries_in_the_table_are_the_commands_own(name: str) -> None:
+    where = COMMANDS[name]
+    command = getattr(importlib.import_module(where.module), where.attribute)
+    assert isinstance(command, click.Command)
+    assert command.name == name
+    assert command.get_short_help_str(limit=1_000_000) == where.summary
+
+
+def test_every_command_module_is_in_the_table() -> None:
+    """A command defined in a cli module but missing from the table would be unreachable."""
+    for module in {where.module for where in COMMANDS.values()}:
+        defined = {c.name for c in importlib.import_module(module).commands}
+        assert defined <= set(COMMANDS), defined - set(COMMANDS)
+
+
+def test_help_lists_every_command_and_unknown_command_fails() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert f"  {name} " in result.output
+    bad = CliRunner().invoke(main, ["no-such-command"])
+    assert bad.exit_code == 2 and "No such command" in bad.output
