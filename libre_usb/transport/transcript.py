@@ -9,7 +9,8 @@ when the session failed (a protocol error or a timeout) one ``{"dir": "end", "er
 line last; readers ignore directions they do not know, and the player uses the product id
 if present. An interrupted run (Ctrl-C, SIGTERM, an unplug) writes no transcript at all.
 
-``replay:FILE`` answers a client from such a file. For each report the client sends, it finds
+``replay:FILE`` answers a client from such a file (``replay:FILE?pace_ms=2`` at the pace of
+the reader's 2 ms interrupt endpoint, one report every 2 ms from each request). For each report the client sends, it finds
 the first unused ``out`` line that matches and serves the ``in`` reports that followed that
 line up to the next ``out`` line. ``in`` lines before the first ``out`` line are served when
 the device is opened, as stale input a real device can hold. Matching is by message type and
@@ -67,6 +68,10 @@ class ReplayTransport(Transport):
         self._exchanges = exchanges
         self.product_id = product_id
         self.uri = uri
+        #: serve the answer to a request one report every ``pace_ms`` ms from the request,
+        #: as the reader's 2 ms interrupt endpoint does (0: all at once)
+        self.pace_ms = 0.0
+        self._next_at = 0.0
 
     @classmethod
     def from_file(cls, path: str | Path) -> ReplayTransport:
@@ -136,12 +141,27 @@ class ReplayTransport(Transport):
                 if same_type and exchange.msg_type != report[0]:
                     continue
                 exchange.used = True
+                if not self._queue:
+                    self._next_at = time.monotonic()
                 self._queue.extend(exchange.replies)
                 return
         raise ProtocolError(f"the transcript has no unused exchange for {describe(report)}")
 
     def read(self, timeout_ms: int) -> bytes | None:
-        return self._queue.popleft() if self._queue else None
+        if not self._queue:
+            return None
+        if self.pace_ms:
+            # the link's schedule, not the host's: a host that reads late finds the
+            # reports that arrived meanwhile waiting, as in the kernel's report queue
+            due = self._next_at + self.pace_ms / 1000
+            wait = due - time.monotonic()
+            if wait > timeout_ms / 1000:
+                time.sleep(max(0.0, timeout_ms / 1000))
+                return None
+            if wait > 0:
+                time.sleep(wait)
+            self._next_at = due
+        return self._queue.popleft()
 
 
 def _bounded_lines(lines: IO[str] | list[str], name: str) -> Iterator[str]:
@@ -217,5 +237,20 @@ class RecordingTransport(Transport):
 
 
 def open_uri(uri: DeviceURI) -> Transport:
-    """The ``replay:`` entry of the backend table (transport/interface.py)."""
-    return ReplayTransport.from_file(uri.target)
+    """The ``replay:`` entry of the backend table (transport/interface.py).
+
+    ``replay:FILE?pace_ms=N`` serves each answer at the link's pace, one report every N ms
+    (the real endpoint's interval is 2 ms), when FILE itself has no ``?`` in its name."""
+    target, sep, query = uri.target.rpartition("?")
+    if not sep or Path(uri.target).exists() or not query.startswith("pace_ms="):
+        return ReplayTransport.from_file(uri.target)
+    try:
+        pace_ms = float(query.removeprefix("pace_ms="))
+        if not 0 <= pace_ms <= 1000:
+            raise ValueError
+    except ValueError:
+        raise InputError(f"bad device {uri.scheme}:{uri.target}: pace_ms must be a number "
+                         "of milliseconds from 0 to 1000") from None
+    transport = ReplayTransport.from_file(target)
+    transport.pace_ms = pace_ms
+    return transport

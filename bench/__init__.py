@@ -1,0 +1,1 @@
+"""libre-dump's benchmarks: ``python -m bench`` (see docs/performance.md)."""
