@@ -10,14 +10,14 @@ line last; readers ignore directions they do not know, and the player uses the p
 if present. An interrupted run (Ctrl-C, SIGTERM, an unplug) writes no transcript at all.
 
 ``replay:FILE`` answers a client from such a file (``replay:FILE?pace_ms=2`` at the pace of
-the reader's 2 ms interrupt endpoint, one report every 2 ms from each request). For each report the client sends, it finds
-the first unused ``out`` line that matches and serves the ``in`` reports that followed that
-line up to the next ``out`` line. ``in`` lines before the first ``out`` line are served when
-the device is opened, as stale input a real device can hold. Matching is by message type and
-payload, except that text commands match by command text whatever their type (0x20, 0x21,
-0x60) and trailing CR/LF; an unused line of the same type is preferred. A report with no
-match is an error naming it. So a transcript recorded from another client, with other commands
-in another order, still replays.
+the reader's 2 ms interrupt endpoint, one report every 2 ms from each request). For each
+report the client sends, it finds the first unused ``out`` line that matches and serves the
+``in`` reports that followed that line up to the next ``out`` line. ``in`` lines before the
+first ``out`` line are served when the device is opened, as stale input a real device can
+hold. Matching is by message type and payload, except that text commands match by command text
+whatever their type (0x20, 0x21, 0x60) and trailing CR/LF; an unused line of the same type is
+preferred. A report with no match is an error naming it. So a transcript recorded from another
+client, with other commands in another order, still replays.
 """
 
 from __future__ import annotations
