@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,6 +22,7 @@ from ..output.units import MG_DL, UNITS
 from ..reader.session import DEFAULT_TIMEOUT_MS, Session
 from ..transport.interface import Transport, list_attached, open_transport
 from ..transport.transcript import RecordingTransport
+from .status import StatusLine, dump_summary
 
 
 def device_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,28 +46,34 @@ def device_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def status_line(quiet: bool) -> StatusLine:
+    """The progress line: shown only when stderr is a terminal and --quiet is not given."""
+    return StatusLine(enabled=not quiet and sys.stderr.isatty())
+
+
 @contextlib.contextmanager
 def open_session(device: str | None, model: str | None, timeout: float,
-                 record_path: str | None, progress: bool = False) -> Iterator[Session]:
-    """Open the transport (recording it if asked) and a session on it."""
+                 record_path: str | None, status: StatusLine | None = None
+                 ) -> Iterator[Session]:
+    """Open the transport (recording it if asked) and a session on it. ``status`` shows
+    the progress of long replies; its line is erased when the session ends, however."""
     transport: Transport = open_transport(device)
     recorder: RecordingTransport | None = None
     if record_path:
         recorder = RecordingTransport(transport, record_path, model=model)
         transport = recorder
-    bar = _Progress() if progress else None
     failure: BaseException | None = None
     try:
         session = Session(transport, model, timeout_ms=int(timeout * 1000),
-                          progress=bar.update if bar else None)
+                          progress=status.update if status is not None else None)
         session.open()
         yield session
     except BaseException as exc:
         failure = exc
         raise
     finally:
-        if bar is not None:
-            bar.finish()
+        if status is not None:
+            status.finish()
         transport.close()
         if recorder is not None:
             _save_transcript(recorder, failure)
@@ -86,21 +95,6 @@ def _no_redacted_transcript(redact: bool | None, record_path: str | None) -> Non
     if redact and record_path:
         raise InputError("--record keeps every report exactly as the reader sent it (serial, "
                          "patient name, notes); it cannot be used with --redact")
-
-
-class _Progress:
-    """A one-line record counter on stderr (only used when stderr is a terminal)."""
-
-    def __init__(self) -> None:
-        self.shown = False
-
-    def update(self, command: str, count: int) -> None:
-        click.echo(f"\r{command} {count} records", err=True, nl=False)
-        self.shown = True
-
-    def finish(self) -> None:
-        if self.shown:
-            click.echo("\r\033[K", err=True, nl=False)
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -185,9 +179,11 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
               help="Output format; libreview is the JSON a vendor upload of this reader "
                    "would hold (identifiers redacted unless --no-redact).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False),
-              help="Write here (atomically) instead of stdout.")
+              help="Write here (atomically). Default: stdout; when stdout is a terminal, a new "
+                   "file <model>-<date>-<time>.<format> in the current directory.")
 @tz_option
-@click.option("--unit", type=click.Choice(UNITS), default=MG_DL, show_default=True,
+@click.option("--unit", type=click.Choice(UNITS, case_sensitive=False), default=MG_DL,
+              show_default=True,
               help="Also write glucose in this unit (values are stored in mg/dL; mmol/L adds "
                    "glucose_mmol_l, one decimal).")
 @click.option("--redact/--no-redact", default=None,
@@ -196,22 +192,47 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
 def dump(device: str | None, model: str | None, timeout: float, record_path: str | None,
          quiet: bool, fmt: str, output: str | None, tz: str | None, unit: str,
          redact: bool | None) -> None:
-    """Read everything the reader stores."""
+    """Read everything the reader stores.
+
+    On a terminal a progress line shows while the reader sends its records, and a
+    one-line summary (records per kind, where they went) ends the run; --quiet, or
+    stderr not being a terminal, shows neither.
+    """
     zone = timeline.resolve_zone(tz)  # a bad zone fails before the reader is touched
     _no_redacted_transcript(redact, record_path)
-    progress = not quiet and sys.stderr.isatty()
-    with open_session(device, model, timeout, record_path, progress) as session:
+    status = status_line(quiet)
+    with open_session(device, model, timeout, record_path, status) as session:
         result: Dump = session.dump()
         retried = list(session.retried)
+        model_name = session.model.name
     if retried and not quiet:
         click.echo(f"note: retried {', '.join(retried)} after a broken reply", err=True)
     result = timeline.place(result, zone)
+    if output is None and sys.stdout.isatty():
+        # megabytes of JSON are no use on a screen: keep them in a file and say where
+        output = default_output_name(model_name, fmt)
     if fmt == "libreview":
         _emit(export.render_libreview(result, zone, redact=redact is not False), output)
-        return
-    if redact:
-        result = redact_dump(result)
-    _emit(export.render(result, fmt, unit=unit), output)
+    else:
+        _emit(export.render(redact_dump(result) if redact else result, fmt, unit=unit), output)
+    status.finish(dump_summary(result, output if output and output != "-" else "stdout",
+                               status.clock() - status.started))
+
+
+#: file name endings of the formats
+EXTENSIONS = {"json": ".json", "ndjson": ".ndjson", "csv": ".csv",
+              "libreview": ".libreview.json"}
+
+
+def default_output_name(model_name: str, fmt: str, now: dt.datetime | None = None) -> str:
+    """``libre-20261206-081500.json`` in the current directory, never an existing file."""
+    stem = f"{model_name}-{(now or dt.datetime.now()):%Y%m%d-%H%M%S}"
+    ext = EXTENSIONS.get(fmt, f".{fmt}")
+    name, n = stem + ext, 1
+    while Path(name).exists():
+        n += 1
+        name = f"{stem}-{n}{ext}"
+    return name
 
 
 commands = [list_cmd, info, dump]

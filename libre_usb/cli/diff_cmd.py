@@ -11,7 +11,7 @@ from ..output.timeline import place
 from ..upload.diff import DEFAULT_TIME_TOLERANCE, diff_uploads
 from ..upload.load import DEFAULT_MAX_BYTES, load_uploads
 from ..upload.report import FORMATS, render
-from .device_cmds import device_options, open_session
+from .device_cmds import device_options, open_session, status_line
 
 
 @click.command("diff")
@@ -54,7 +54,7 @@ def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None, model
     if dump_path:
         dump = load_dump(dump_path)
     else:
-        with open_session(device, model, timeout, record_path) as session:
+        with open_session(device, model, timeout, record_path, status_line(quiet)) as session:
             dump = session.dump()
     if tz:
         # place the reader's records in UTC too, so uploads whose times were corrected for

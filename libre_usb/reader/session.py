@@ -55,8 +55,9 @@ DEFAULT_RETRIES = 2
 _DRAIN_MS = 30
 _DRAIN_LIMIT = 4096
 
-#: called with (command, records so far) while a multi-record reply streams in
-Progress = Callable[[str, int], None]
+#: called with (command, records so far, bytes received in the session) while a
+#: multi-record reply streams in
+Progress = Callable[[str, int, int], None]
 
 
 class Session:
@@ -88,6 +89,8 @@ class Session:
         self.serial_from_init: str | None = None
         self.version_from_init: str | None = None
         self.retried: list[str] = []
+        #: bytes of the reports read in this session (for progress display)
+        self.bytes_in = 0
         self._open = False
 
     # -- plumbing -------------------------------------------------------------------------
@@ -105,6 +108,7 @@ class Session:
             raise DeviceTimeout(
                 f"the reader did not answer {what} within {self.timeout_ms / 1000:g} s"
             )
+        self.bytes_in += len(report)
         return report
 
     def drain(self, wait_ms: int = _DRAIN_MS) -> int:
@@ -225,6 +229,7 @@ class Session:
                 if received:
                     raise _Partial(error)
                 raise error
+            self.bytes_in += len(report)
             event = self.conn.receive(report)
             if isinstance(event, TextResponse):
                 return event.reply
@@ -237,8 +242,8 @@ class Session:
                 raise skipped
             received += 1
             useful_at = time.monotonic()
-            if self.progress is not None and event is None and received % 64 == 0:
-                self.progress(command, self.conn.reply_lines)
+            if self.progress is not None and event is None and received % 16 == 0:
+                self.progress(command, self.conn.reply_lines, self.bytes_in)
 
     def records(self, command: str, parser: str, *, strict_count: bool = True) -> list[Record]:
         """Send a multi-record command and parse every line."""
@@ -254,7 +259,7 @@ class Session:
                 self.drain()
                 continue
             if self.progress is not None:
-                self.progress(command, len(multi.records))
+                self.progress(command, len(multi.records), self.bytes_in)
             return parse_lines(parser, multi.records, command)
         raise AssertionError("unreachable")  # pragma: no cover
 
