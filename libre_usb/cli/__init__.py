@@ -16,6 +16,10 @@ from ._base import LazyCommand, main
 
 #: name -> (module, attribute, one-line summary shown by ``libre-dump --help``)
 COMMANDS: dict[str, LazyCommand] = {
+    "clock": LazyCommand("libre_usb.cli.clock_cmd", "clock",
+                         "Show the reader's clock, the host's clock and the drift between "
+                         "them; with --set, set the reader's clock (the only command that "
+                         "writes to a reader)."),
     "diff": LazyCommand("libre_usb.cli.diff_cmd", "diff",
                         "Diff captured uploads (raw bodies, HAR files, mitmproxy flow files) "
                         "against a reader."),

@@ -12,6 +12,7 @@ setters need ``allow_write=True`` and erase commands are refused always.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from ..protocol.connection import (
 )
 from ..protocol.text.records import parse_lines
 from ..protocol.text.replies import (
+    clock_setters,
     decode_settings,
     parse_date_time,
     parse_dbrnum,
@@ -321,6 +323,31 @@ class Session:
             settings=settings,
             sensor=parse_patch(replies["$patch?"]) if "$patch?" in replies else None,
         )
+
+    def read_clock(self) -> dt.datetime | None:
+        """The reader's clock now (naive wall time), or None when the reader says it is
+        invalid: ``$rdt?`` on the Libre family (it has seconds), else ``$date?``/``$time?``."""
+        self.open()
+        if self.model.has_rdt:
+            text = self._optional("$rdt?")
+            rdt = parse_rdt(text) if text is not None else None
+            if rdt is not None:
+                return rdt.time if rdt.valid else None
+        date_text, time_text = self._optional("$date?"), self._optional("$time?")
+        if date_text is None or time_text is None:
+            return None
+        return parse_date_time(date_text, time_text)
+
+    def set_clock(self, when: dt.datetime) -> None:
+        """Set the reader's wall clock to ``when`` (naive; seconds cannot be set). The only
+        write libre-dump ever sends, and only for ``libre-dump clock --set``."""
+        self.open()
+        try:
+            commands = clock_setters(when)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        for command in commands:
+            self.command(command, allow_write=True)
 
     def read_records(self) -> list[Record]:
         out: list[Record] = []

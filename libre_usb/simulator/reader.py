@@ -16,6 +16,12 @@ Options (also as ``sim:`` URI query parameters):
 ``silent_after``  stop answering after N text commands
 ``pre_stale``     queue a stray text reply before the first request (left by an earlier session)
 ``days``          how many days of records the reader holds (default 90)
+``faults``        faults to inject, comma-separated (docs/reliability.md)
+``state``         a JSON file that keeps the reader's clock between runs: a clock set with
+                  ``libre-dump clock --set`` is saved there and read back by the next run
+
+Without ``state`` the reader keeps what is set (its clock) for the life of the object, that
+is for one command.
 """
 
 from __future__ import annotations
@@ -23,10 +29,13 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ..devices import DeviceModel, model_by_name
+from ..errors import InputError
 from ..model import Record
 from ..protocol.frames import MAX_PAYLOAD, REPORT_SIZE, MessageType
 from ..protocol.text.reply import build_multirecord, build_text_reply, byte_sum
@@ -54,6 +63,8 @@ class SimOptions:
     faults: tuple[str, ...] = ()
     #: how many days of records the reader holds
     days: int = 90
+    #: a JSON file that keeps the reader's clock from one run to the next ("" for none)
+    state: str = ""
 
 
 def idle(timeout_ms: int) -> None:
@@ -108,6 +119,7 @@ class VirtualReader:
         self.link = (EncryptedLink(self.content.serial, seed, self.options.faults,
                                    self._queue.append) if self.model.encrypted else None)
         self._handlers: dict[str, Callable[[], bytes]] = self._make_handlers()
+        self._load_state()
         if self.options.pre_stale:
             self._queue_text(build_text_reply(b"\r\n"))
 
@@ -201,8 +213,7 @@ class VirtualReader:
         if 0 <= self.options.silent_after < self._text_commands:
             return
         if command.startswith(("$date,", "$time,")):
-            self._set_clock(command)
-            self._queue_text(build_text_reply(b""))
+            self._queue_text(build_text_reply(b"", ok=self._set_clock(command)))
             return
         message = self.reply(command)
         if message is None:
@@ -210,15 +221,42 @@ class VirtualReader:
         else:
             self._queue_text(build_text_reply(message))
 
-    def _set_clock(self, command: str) -> None:
+    def _set_clock(self, command: str) -> bool:
+        """``$date,M,D,YY`` / ``$time,H,M`` (protocol.md 3.1); False for a bad value (the
+        reader answers ``CMD Fail!``). Setting the time zeroes the seconds."""
         name, _, args = command.partition(",")
-        values = [int(v) for v in args.split(",")]
         clock = self.content.clock
-        if name == "$date" and len(values) == 3:
-            month, day, year = values
-            self.content.clock = clock.replace(year=2000 + year, month=month, day=day)
-        elif name == "$time" and len(values) == 2:
-            self.content.clock = clock.replace(hour=values[0], minute=values[1])
+        try:
+            values = [int(v) for v in args.split(",")]
+            if name == "$date" and len(values) == 3:
+                month, day, year = values
+                if not 0 <= year <= 99:
+                    return False
+                self.content.clock = clock.replace(year=2000 + year, month=month, day=day)
+            elif name == "$time" and len(values) == 2:
+                self.content.clock = clock.replace(hour=values[0], minute=values[1], second=0)
+            else:
+                return False
+        except ValueError:
+            return False
+        self._save_state()
+        return True
+
+    def _load_state(self) -> None:
+        if not self.options.state:
+            return
+        try:
+            saved = json.loads(Path(self.options.state).read_text(encoding="utf-8"))
+            self.content.clock = dt.datetime.fromisoformat(saved["clock"])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"sim state file {self.options.state}: {exc}") from None
+
+    def _save_state(self) -> None:
+        if self.options.state:
+            Path(self.options.state).write_text(
+                json.dumps({"clock": self.content.clock.isoformat()}) + "\n", encoding="utf-8")
 
     def reply(self, command: str) -> bytes | None:
         """The message (before ``CKSM:``) this reader answers ``command`` with, or None for a

@@ -60,6 +60,16 @@ def parse_date_time(date_text: str, time_text: str) -> dt.datetime | None:
         return None
 
 
+def clock_setters(when: dt.datetime) -> tuple[str, str]:
+    """The two text commands that set a reader's wall clock to ``when``, to the minute:
+    ``$date,M,D,YY`` then ``$time,H,M``, no leading zeros (protocol.md 3.1; glucometerutils
+    ``set_datetime``, and ``$date,8,27,14`` / ``$time,13,40`` in OpenGlucose's capture)."""
+    if not 2000 <= when.year <= 2099:
+        raise ValueError(f"a reader's clock holds years 2000 to 2099, not {when.year}")
+    return (f"$date,{when.month},{when.day},{when.year - 2000}",
+            f"$time,{when.hour},{when.minute}")
+
+
 def parse_unit(text: str, values: tuple[tuple[str, str], ...]) -> str | None:
     """``$uom?`` / ``$gunits?`` reply -> ``mg/dL`` or ``mmol/L``."""
     return dict(values).get(text.strip())

@@ -11,10 +11,26 @@ from ...errors import InputError
 from ...simulator import SimDevice, VirtualReader, with_faults
 from ..interface import DeviceURI, Transport, check_report
 
-__all__ = ["SimTransport", "open_uri"]
+__all__ = ["OPTIONS", "SimTransport", "open_uri"]
 
 _BOOL = {"1": True, "true": True, "yes": True, "on": True, "": True,
          "0": False, "false": False, "no": False, "off": False}
+
+
+#: every ``sim:`` option: its type and what it does (README "The virtual reader")
+OPTIONS: dict[str, tuple[type, str]] = {
+    "seed": (int, "an integer: which seeded content the reader holds (default 0)"),
+    "days": (int, "an integer: how many days of records the reader holds (default 90)"),
+    "pace_ms": (float, "milliseconds between two reports the reader sends (default 0)"),
+    "keepalive": (int, "send a 22 01 xx keepalive after every N reports (default 0: never)"),
+    "stale": (bool, "1/0: leave stale bytes of earlier reports in the padding"),
+    "pre_stale": (bool, "1/0: a stray reply of an earlier session waits before the first"),
+    "silent": (bool, "1/0: never answer anything (a hung reader)"),
+    "silent_after": (int, "stop answering after N text commands"),
+    "faults": (tuple, "comma-separated faults to inject, e.g. unplug@$history? "
+                      "(docs/reliability.md)"),
+    "state": (str, "a JSON file that keeps the reader's clock from one run to the next"),
+}
 
 
 class SimTransport(Transport):
@@ -34,21 +50,25 @@ class SimTransport(Transport):
         options: dict[str, object] = {}
         seed = 0
         for key, value in uri.options.items():
+            if key not in OPTIONS:
+                raise InputError(f"unknown sim option {key!r} in {uri}; valid options: "
+                                 + ", ".join(OPTIONS))
+            kind = OPTIONS[key][0]
             try:
-                if key == "seed":
-                    seed = int(value)
-                elif key in ("pace_ms",):
-                    options[key] = float(value)
-                elif key in ("keepalive", "silent_after", "days"):
-                    options[key] = int(value)
-                elif key in ("stale", "silent", "pre_stale"):
-                    options[key] = _BOOL[value.lower()]
-                elif key == "faults":
-                    options[key] = tuple(v for v in value.split(",") if v)
+                parsed: object
+                if kind is bool:
+                    parsed = _BOOL[value.lower()]
+                elif kind is tuple:
+                    parsed = tuple(v for v in value.split(",") if v)
                 else:
-                    raise InputError(f"unknown sim option {key!r} in {uri}")
+                    parsed = kind(value)
             except (ValueError, KeyError):
-                raise InputError(f"bad value {value!r} for sim option {key!r}") from None
+                raise InputError(f"bad value {value!r} for sim option {key!r} "
+                                 f"({OPTIONS[key][1]})") from None
+            if key == "seed":
+                seed = int(value)
+            else:
+                options[key] = parsed
         return cls(VirtualReader(uri.target, seed, **options))
 
     def write(self, report: bytes) -> None:
