@@ -208,13 +208,22 @@ def test_no_source_file_builds_an_erase_command() -> None:
 
 
 def test_nothing_allows_a_write_but_the_explicit_clock_command() -> None:
-    """``Session.command(..., allow_write=True)`` is the one door to a write; only a clock
-    command module (none yet) may open it."""
+    """``Session.command(..., allow_write=True)`` is the one door to a write: it is opened
+    only inside ``Session.set_clock``, which only the ``clock`` command module calls."""
     call = re.compile(r"allow_write\s*=\s*True")
-    users = [f"{p.relative_to(ROOT)}:{number}" for p in _sources()
-             for number, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
-             if call.search(line) and "``" not in line]  # code, not a docstring mention
-    assert all("clock" in user for user in users), users
+    openers, setters = [], []
+    for path in _sources():
+        function = ""
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.lstrip().startswith("def "):
+                function = line.split("def ", 1)[1].split("(", 1)[0]
+            where = f"{path.relative_to(ROOT)}:{number}"
+            if call.search(line) and "``" not in line:  # code, not a docstring mention
+                openers.append((where, function))
+            if ".set_clock(" in line:
+                setters.append(where)
+    assert openers and all(function == "set_clock" for _, function in openers), openers
+    assert setters and all("clock_cmd" in where for where in setters), setters
 
 
 def test_every_command_a_model_sends_is_read_only() -> None:
