@@ -22,6 +22,24 @@ class LazyCommand(NamedTuple):
     summary: str
 
 
+#: options can come from LIBRE_DUMP_<COMMAND>_<OPTION> (README)
+ENV_PREFIX = "LIBRE_DUMP"
+
+
+def name_envvars(command: click.Command, prefix: str) -> None:
+    """Name each option's environment variable after the option as typed (``--format`` ->
+    ``<prefix>_FORMAT``), not after the Python parameter behind it (``fmt``), which is what
+    click's ``auto_envvar_prefix`` alone would use."""
+    for param in command.params:
+        if isinstance(param, click.Option) and param.envvar is None:
+            longs = [o for o in param.opts if o.startswith("--")]
+            if longs:
+                param.envvar = f"{prefix}_{longs[0][2:].replace('-', '_').upper()}"
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            name_envvars(sub, f"{prefix}_{name.replace('-', '_').upper()}")
+
+
 class _Group(click.Group):
     """A group whose commands report library errors as one line plus an exit code, and
     whose commands are imported only when used (see :data:`libre_usb.cli.COMMANDS`)."""
@@ -40,6 +58,7 @@ class _Group(click.Group):
             return None
         command = getattr(importlib.import_module(where.module), where.attribute)
         assert isinstance(command, click.Command)
+        name_envvars(command, f"{ENV_PREFIX}_{cmd_name.replace('-', '_').upper()}")
         self.commands[cmd_name] = command
         return command
 
@@ -60,6 +79,14 @@ class _Group(click.Group):
             # click's own shortening, on a stand-in command that carries only the summary
             formatter.write_dl([(name, click.Command(name, help=summary).get_short_help_str(limit))
                                 for name, summary in rows])
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # --debug is a global option, but people add it where they notice they need it: at
+        # the end. Accept it anywhere before a "--" by moving it in front of the command.
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end]:
+            args = ["--debug"] + [a for a in args[:end] if a != "--debug"] + args[end:]
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
@@ -90,14 +117,18 @@ class _Group(click.Group):
             ctx.exit(EXIT_INPUT)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+                                           "auto_envvar_prefix": ENV_PREFIX})
 @click.version_option(__version__, prog_name="libre-dump")
 @click.option("--debug", is_flag=True, help="Show tracebacks and protocol debug output.")
 def main(debug: bool) -> None:
     """Read Abbott FreeStyle glucose readers over USB, with no vendor software.
 
+    Every option can also come from the environment: LIBRE_DUMP_<COMMAND>_<OPTION>, e.g.
+    LIBRE_DUMP_DUMP_DEVICE=sim:libre or LIBRE_DUMP_DUMP_TZ=Europe/Berlin.
+
     Exit codes: 0 ok, 1 diff found differences, 2 usage or input error,
-    3 device not found or not accessible, 4 protocol or checksum error,
+    3 device not found or not accessible, 4 protocol, checksum or MAC error,
     5 timeout, 6 interrupted.
     """
     import logging

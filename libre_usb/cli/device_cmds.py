@@ -157,6 +157,8 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
             value = f"{MODELS[str(value)].title} (1a61:{device_info.product_id:04x})"
         if key == "clock" and value is None:
             value = "invalid or not set"
+        if key in ("record_count", "unit", "software_version", "serial") and value is None:
+            value = "not reported"  # the reader has no such command, or refused it
         click.echo(f"{label + ':':16}{'' if value is None else value}")
     settings = device_info.settings
     if "language_code" in settings:

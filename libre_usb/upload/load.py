@@ -251,7 +251,7 @@ def _unzstd(stream: IO[bytes], max_bytes: int, label: str) -> bytes:
         import zstandard
     except ImportError:
         raise _error(label, "zstd-compressed data needs the zstandard package "
-                            "(pip install zstandard)") from None
+                            "(pip install 'libre-dump[compressed]')") from None
     out = bytearray()
     try:
         with zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True) as r:
@@ -272,7 +272,8 @@ def _unbrotli(data: bytes, max_bytes: int, label: str) -> bytes:
     try:
         import brotli  # type: ignore[import-untyped]
     except ImportError:
-        raise _error(label, "br-compressed data needs the brotli package") from None
+        raise _error(label, "br-compressed data needs the brotli package "
+                            "(pip install 'libre-dump[compressed]')") from None
     decomp = brotli.Decompressor()
     out = bytearray()
     try:
