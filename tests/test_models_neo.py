@@ -1,6 +1,6 @@
 """FreeStyle Precision / Optium Neo ``$result?`` records.
 
-protocol.md quotes no Neo record line. Real lines were published in glucometerutils issue #18
+Real Neo lines were published in glucometerutils issue #18, quoted in docs/protocol.md 4.4
 (https://github.com/glucometers-tech/glucometerutils/issues/18, an Optium Neo): two ketone
 tests the user read on the meter as 0.3 and 0.1 mmol/L, and a time change. Those are the
 real-data tests here. The other lines below are built from the documented layout

@@ -1,7 +1,7 @@
 """The protocol layer against real bytes nobody here wrote.
 
 Sources: the InsuLinx session captured by OpenGlucose (tests/data/openglucose-insulinx), Tidepool's
-captured text replies, and the real replies quoted in protocol.md section 8.
+captured text replies, and the real replies quoted in docs/protocol.md section 7.
 """
 
 from __future__ import annotations
