@@ -175,6 +175,13 @@ def test_set_an_iso_time_with_an_offset_converts_to_the_zone(tmp_path: Path) -> 
     assert json.loads(state.read_text())["clock"] == "2026-03-29T16:05:00"
 
 
+def test_a_sim_without_state_says_it_forgets() -> None:
+    code, _, err = run("clock", "--set", "--yes", "--device", "sim:libre")
+    assert code == 0 and "state=FILE" in err
+    code, _, err = run("clock", "--set", "--yes", "--quiet", "--device", "sim:libre")
+    assert code == 0 and err == ""
+
+
 def test_set_is_recorded_in_the_transcript(tmp_path: Path) -> None:
     transcript = tmp_path / "clock.jsonl"
     code, _, err = run("clock", "--set", "2026-01-02T03:04", "--yes", "--device", "sim:libre",

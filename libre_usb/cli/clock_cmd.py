@@ -135,6 +135,10 @@ def clock(device: str | None, model: str | None, timeout: float, record_path: st
                       else "unknown")
     if as_json:
         click.echo(json.dumps(result, indent=1))
+    if set_to is not None and not quiet and device and device.startswith("sim:") and (
+            "state=" not in device):
+        click.echo("note: the virtual reader forgets its clock when the command ends; "
+                   "sim:<model>?state=FILE keeps it for the next run", err=True)
 
 
 commands = [clock]
