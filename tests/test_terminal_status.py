@@ -108,6 +108,18 @@ def test_on_a_terminal_progress_then_a_summary_and_the_dump_in_a_file(tmp_path: 
     assert [p.name for p in tmp_path.iterdir()] == [written.name]
 
 
+def test_a_retry_mid_read_leaves_no_stray_characters(tmp_path: Path) -> None:
+    device = SIM + "&faults=checksum_once@history"
+    code, _, err = _run(["dump", "--device", device, "-o", "out.json"], tmp_path,
+                        stdout_tty=True, stderr_tty=True)
+    assert code == 0, err
+    screen = _screen(err)
+    assert len(screen) == 3, screen
+    assert "WARNING: $history?" in screen[0] and "retrying" in screen[0]
+    assert screen[1] == "note: retried $history? after a broken reply"
+    assert SUMMARY.match(screen[2]) and screen[2].endswith("-> out.json")
+
+
 def test_stdout_piped_stderr_on_a_terminal_says_stdout(tmp_path: Path) -> None:
     code, out, err = _run(["dump", "--device", SIM, "-f", "csv"], tmp_path,
                           stdout_tty=False, stderr_tty=True)
@@ -189,3 +201,24 @@ def test_default_file_name_never_overwrites(tmp_path: Path, monkeypatch: pytest.
     (tmp_path / "libre-20261206-081500.json").write_text("{}")
     assert default_output_name("libre", "json", now) == "libre-20261206-081500-2.json"
     assert default_output_name("neo", "libreview", now) == "neo-20261206-081500.libreview.json"
+
+
+def test_a_log_message_erases_the_line_first() -> None:
+    import logging
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        status = StatusLine(enabled=True, stream=stream, per_second=1e9)
+        status.update("$history?", 10, 640)
+        logging.getLogger("libre_usb.reader.session").warning("retrying")
+        status.update("$history?", 20, 1280)
+        status.finish("done")
+    finally:
+        root.removeHandler(handler)
+    assert handler.filters == []
+    text = stream.getvalue()
+    assert ERASE + "retrying\n" in text  # the line went before the message was written
+    assert text.endswith(ERASE + "done\n")

@@ -4,6 +4,7 @@ when stderr is a file or a pipe nothing is written here at all."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import time
@@ -43,6 +44,18 @@ class StatusLine:
         self._interval = 1 / per_second
         self._last_draw = float("-inf")
         self._shown = False
+        # a log message (a retry, --debug output) must not land at the end of the line
+        self._filter = _EraseFirst(self)
+        self._handlers = list(logging.getLogger().handlers) if enabled else []
+        for handler in self._handlers:
+            handler.addFilter(self._filter)
+
+    def clear(self) -> None:
+        """Erase the line, if it is shown; the next update draws it again."""
+        if self._shown:
+            self.stream.write(ERASE)
+            self.stream.flush()
+            self._shown = False
 
     def line(self, command: str, records: int, nbytes: int, now: float) -> str:
         elapsed = max(now - self.started, 1e-9)
@@ -65,12 +78,24 @@ class StatusLine:
     def finish(self, summary: str | None = None) -> None:
         if not self.enabled:
             return
-        if self._shown:
-            self.stream.write(ERASE)
-            self._shown = False
+        for handler in self._handlers:
+            handler.removeFilter(self._filter)
+        self.clear()
         if summary:
             self.stream.write(summary + "\n")
         self.stream.flush()
+
+
+class _EraseFirst(logging.Filter):
+    """Erases the status line before a log record is written (and lets the record pass)."""
+
+    def __init__(self, status: StatusLine) -> None:
+        super().__init__()
+        self.status = status
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.status.clear()
+        return True
 
 
 def dump_summary(dump: Dump, destination: str, seconds: float) -> str:
