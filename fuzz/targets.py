@@ -173,6 +173,35 @@ def target_upload(data: bytes) -> None:
     load_bytes(data, name="fuzz", max_bytes=1 << 20)
 
 
+def target_capture(data: bytes) -> None:
+    """Any bytes as a capture file: pcap, pcapng, UsbSnoop, USBTrace or transcript (the
+    format is picked by content, so the seeds steer the fuzzer into each reader)."""
+    from libre_usb.transport.capture import read_capture_bytes
+
+    capture = read_capture_bytes(data, "fuzz", max_reports=10_000)
+    for device in capture.devices.values():
+        if len(device.reports) > 10_000:
+            raise PropertyFailed("more reports kept than max_reports")
+
+
+def target_observer(data: bytes) -> None:
+    """Any sequence of reports, both directions, through the passive observer: it must
+    never raise, whatever the reports say (everything odd is a step)."""
+    from libre_usb.protocol.observer import Observer
+
+    observer = Observer(encrypted=None)
+    at = 0
+    while at < len(data):
+        size = data[at] % 66
+        direction = "out" if data[at] & 0x80 else "in"
+        observer.feed(direction, data[at + 1 : at + 1 + size], float(at))
+        at += 1 + size
+    conv = observer.finish()
+    for exchange in conv.exchanges:
+        if exchange.status == "ok" and exchange.reply is None:
+            raise PropertyFailed("an exchange is ok without a reply")
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "report": target_report,
     "assembler": target_assembler,
@@ -181,11 +210,14 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "transcript": target_transcript,
     "dump": target_dump,
     "upload": target_upload,
+    "capture": target_capture,
+    "observer": target_observer,
 }
 
 #: the longest input each target is given (libFuzzer's -max_len)
 MAX_LEN = {"report": 130, "assembler": 4096, "records": 2048, "cipher": 130,
-           "transcript": 8192, "dump": 16384, "upload": 16384}
+           "transcript": 8192, "dump": 16384, "upload": 16384, "capture": 16384,
+           "observer": 8192}
 
 
 def run_target(name: str, data: bytes) -> None:
@@ -227,6 +259,8 @@ def seeds(name: str) -> list[bytes]:
         dump = Dump(device=DeviceInfo(model="libre", product_id=0x3650, serial="X"),
                     records=tuple(records))
         return [export.render(dump, "json").encode(), export.render(dump, "ndjson").encode()]
+    if name in ("capture", "observer"):
+        return _capture_seeds(name)
     if name == "upload":
         from pathlib import Path
 
@@ -237,3 +271,60 @@ def seeds(name: str) -> list[bytes]:
             out.append(example.read_bytes())
         return out
     return []
+
+
+def _capture_seeds(name: str) -> list[bytes]:
+    """A short clear session as reports, and the same in a pcap, a pcapng (usbmon and
+    USBPcap), a UsbSnoop log and a transcript."""
+    import struct
+
+    from libre_usb.protocol.frames import build_report
+    from libre_usb.protocol.text.reply import build_text_reply
+
+    session = [("out", build_report(0x04)), ("in", build_report(0x34, b"\x16")),
+               ("out", build_report(0x60, b"$sn?")),
+               ("in", build_report(0x60, build_text_reply(b"JCMV123-45678\r\n")[:62])),
+               ("in", build_report(0x60, build_text_reply(b"JCMV123-45678\r\n")[62:])),
+               ("in", build_report(0x22, b"\x05"))]
+    if name == "observer":
+        return [b"".join(bytes([(0x80 if d == "out" else 0) | 64]) + r for d, r in session)]
+
+    def usbmon(event: str, endpoint: int, data: bytes, setup: bytes | None) -> bytes:
+        return struct.pack("<QBBBBHbbqiiII8s", 1, ord(event), 2 if setup else 1, endpoint,
+                           5, 1, 0 if setup else 45, 0, 0, 0, 0, len(data), len(data),
+                           setup or bytes(8)) + bytes(16) + data
+
+    def usbpcap(info: int, endpoint: int, data: bytes) -> bytes:
+        return struct.pack("<HQIHBHHBBI", 27, 1, 0, 9, info, 1, 5, endpoint, 1,
+                           len(data)) + data
+
+    setup = bytes.fromhex("2109000200004000")
+    mon = [usbmon("S", 0, r, setup) if d == "out" else usbmon("C", 0x81, r, None)
+           for d, r in session]
+    pcap = [usbpcap(0, 0x01, r) if d == "out" else usbpcap(1, 0x81, r) for d, r in session]
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 220)
+    classic = header + b"".join(struct.pack("<IIII", 0, i, len(p), len(p)) + p
+                                for i, p in enumerate(mon))
+
+    def block(kind: int, body: bytes) -> bytes:
+        body += bytes(-len(body) % 4)
+        return struct.pack("<II", kind, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    ng = (block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+          + block(1, struct.pack("<HHI", 249, 0, 262144))
+          + b"".join(block(6, struct.pack("<IIIII", 0, 0, i, len(p), len(p)) + p)
+                     for i, p in enumerate(pcap)))
+    snoop = "".join(
+        f"[{i} ms]  >>>  URB {i} going down  >>> \n-- URB_FUNCTION_CLASS_INTERFACE:\n"
+        "  TransferFlags          = 00000000 (USBD_TRANSFER_DIRECTION_OUT)\n"
+        + "".join(f"    {j:08x}: {r[j:j + 16].hex(' ')}\n" for j in range(0, 64, 16))
+        + "  Request                 = 00000009\n  Value                   = 00000200\n"
+        if d == "out" else
+        f"[{i} ms]  <<<  URB {i} coming back  <<< \n-- URB_FUNCTION_BULK_OR_INTERRUPT_TRANSFER:\n"
+        "  PipeHandle           = 870cdfdc [endpoint 0x00000081]\n"
+        "  TransferFlags        = 00000003 (USBD_TRANSFER_DIRECTION_IN)\n"
+        + "".join(f"    {j:08x}: {r[j:j + 16].hex(' ')}\n" for j in range(0, 64, 16))
+        for i, (d, r) in enumerate(session)).encode()
+    transcript = "\n".join(json.dumps({"dir": d, "data": r.hex(), "t": i})
+                           for i, (d, r) in enumerate(session)).encode()
+    return [classic, ng, snoop, transcript]

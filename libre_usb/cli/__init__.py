@@ -16,6 +16,9 @@ from ._base import LazyCommand, main
 
 #: name -> (module, attribute, one-line summary shown by ``libre-dump --help``)
 COMMANDS: dict[str, LazyCommand] = {
+    "capture": LazyCommand("libre_usb.cli.capture_cmd", "capture",
+                           "Print the reader conversation in a USB capture of any client's "
+                           "session."),
     "clock": LazyCommand("libre_usb.cli.clock_cmd", "clock",
                          "Show the reader's clock, the host's clock and the drift between "
                          "them; with --set, set the reader's clock (the only command that "

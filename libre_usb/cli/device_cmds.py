@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,14 +24,18 @@ from ..transport.interface import Transport, list_attached, open_transport
 from ..transport.transcript import RecordingTransport
 from .status import StatusLine, dump_summary
 
+if TYPE_CHECKING:
+    from ..reader.passive import PassiveSession
+
 
 def device_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options every command that talks to a reader takes."""
     options = [
         click.option("--device", "-d", metavar="URI",
                      help="hidraw:/dev/hidrawN, hidapi:<path>, usb:<bus>:<addr>, "
-                          "sim:<model>[?opts] or replay:<file>. Default: the first attached "
-                          "reader."),
+                          "sim:<model>[?opts], replay:<file> or capture:<file> (a USB "
+                          "capture of another client's session, read passively). Default: "
+                          "the first attached reader."),
         click.option("--model", type=click.Choice(sorted(MODELS)),
                      help="Reader model, when the device does not say (replay files)."),
         click.option("--timeout", type=click.FloatRange(min=0.05, max=600),
@@ -54,10 +58,23 @@ def status_line(quiet: bool) -> StatusLine:
 @contextlib.contextmanager
 def open_session(device: str | None, model: str | None, timeout: float,
                  record_path: str | None, status: StatusLine | None = None
-                 ) -> Iterator[Session]:
+                 ) -> Iterator[Session | PassiveSession]:
     """Open the transport (recording it if asked) and a session on it. ``status`` shows
-    the progress of long replies; its line is erased when the session ends, however."""
+    the progress of long replies; its line is erased when the session ends, however. A
+    ``capture:`` device gives the passive session of the captured client instead."""
     transport: Transport = open_transport(device)
+    if device is not None and device.startswith("capture:"):
+        # imported here: the passive decoder (and its crypto) only when a capture is read
+        from ..reader.passive import PassiveSession
+        from ..transport.interfaces.capture import CaptureTransport
+
+        assert isinstance(transport, CaptureTransport)
+        with transport:
+            if record_path:
+                raise InputError("--record: a capture is already a recording; convert it "
+                                 "with 'libre-dump capture FILE --transcript OUT.jsonl'")
+            yield PassiveSession(transport, model)
+        return
     recorder: RecordingTransport | None = None
     if record_path:
         recorder = RecordingTransport(transport, record_path, model=model)

@@ -283,46 +283,13 @@ class Session:
     def read_info(self) -> DeviceInfo:
         model = self.model
         replies: dict[str, str] = {}
-        for command in (model.serial_command, model.version_command,
-                        *([model.unit_command] if model.unit_command else []),
-                        *model.info_commands):
+        for command in info_commands(model):
             text = self._optional(command)
             if text is not None:
                 replies[command] = text
-        serial = replies.get(model.serial_command, self.serial_from_init or "").strip() or None
-        version = replies.get(model.version_command, "").split("\n")[0].strip() or (
-            self.version_from_init
-        )
-        unit = (parse_unit(replies[model.unit_command], model.unit_values)
-                if model.unit_command and model.unit_command in replies else None)
-        clock = None
-        rdt = parse_rdt(replies["$rdt?"]) if "$rdt?" in replies else None
-        if rdt is not None:
-            clock = rdt.time if rdt.valid else None
-        if clock is None and "$date?" in replies and "$time?" in replies:
-            clock = parse_date_time(replies["$date?"], replies["$time?"])
-        record_count = parse_dbrnum(replies["$dbrnum?"]) if "$dbrnum?" in replies else None
-        settings = decode_settings(replies, language_table=model.language_table, rdt=rdt)
-        if rdt is None and "$date?" in replies and "$time?" in replies:
-            settings["clock_valid"] = clock is not None
-        family = "insulinx" if model.name == "insulinx" else "libre"
-        name = replies.get("$ptname?")
-        patient_id = (replies.get("$ptid?") or "").strip() or None
-        return DeviceInfo(
-            model=model.name,
-            product_id=model.product_ids[0] if self.transport.product_id is None
-            else self.transport.product_id,
-            serial=serial,
-            software_version=version,
-            unit=unit,
-            clock=clock,
-            patient_name=parse_patient_name(name, family) if name is not None else None,
-            patient_id=patient_id,
-            record_count=record_count,
-            replies=tuple(replies.items()),
-            settings=settings,
-            sensor=parse_patch(replies["$patch?"]) if "$patch?" in replies else None,
-        )
+        return build_info(model, replies, product_id=self.transport.product_id,
+                          serial_from_init=self.serial_from_init,
+                          version_from_init=self.version_from_init)
 
     def read_clock(self) -> dt.datetime | None:
         """The reader's clock now (naive wall time), or None when the reader says it is
@@ -369,3 +336,50 @@ class _Partial(Exception):
         super().__init__(str(cause))
         self.cause = cause
 
+
+
+def info_commands(model: DeviceModel) -> tuple[str, ...]:
+    """The informational commands a dump reads, in order."""
+    return (model.serial_command, model.version_command,
+            *([model.unit_command] if model.unit_command else []), *model.info_commands)
+
+
+def build_info(model: DeviceModel, replies: dict[str, str], *, product_id: int | None,
+               serial_from_init: str | None = None,
+               version_from_init: str | None = None) -> DeviceInfo:
+    """The :class:`DeviceInfo` from the text of informational replies (command -> reply
+    lines joined with ``\\n``), however they were obtained: asked by our session, or
+    read passively from a capture of another client's session."""
+    serial = replies.get(model.serial_command, serial_from_init or "").strip() or None
+    version = replies.get(model.version_command, "").split("\n")[0].strip() or (
+        version_from_init
+    )
+    unit = (parse_unit(replies[model.unit_command], model.unit_values)
+            if model.unit_command and model.unit_command in replies else None)
+    clock = None
+    rdt = parse_rdt(replies["$rdt?"]) if "$rdt?" in replies else None
+    if rdt is not None:
+        clock = rdt.time if rdt.valid else None
+    if clock is None and "$date?" in replies and "$time?" in replies:
+        clock = parse_date_time(replies["$date?"], replies["$time?"])
+    record_count = parse_dbrnum(replies["$dbrnum?"]) if "$dbrnum?" in replies else None
+    settings = decode_settings(replies, language_table=model.language_table, rdt=rdt)
+    if rdt is None and "$date?" in replies and "$time?" in replies:
+        settings["clock_valid"] = clock is not None
+    family = "insulinx" if model.name == "insulinx" else "libre"
+    name = replies.get("$ptname?")
+    patient_id = (replies.get("$ptid?") or "").strip() or None
+    return DeviceInfo(
+        model=model.name,
+        product_id=model.product_ids[0] if product_id is None else product_id,
+        serial=serial,
+        software_version=version,
+        unit=unit,
+        clock=clock,
+        patient_name=parse_patient_name(name, family) if name is not None else None,
+        patient_id=patient_id,
+        record_count=record_count,
+        replies=tuple(replies.items()),
+        settings=settings,
+        sensor=parse_patch(replies["$patch?"]) if "$patch?" in replies else None,
+    )

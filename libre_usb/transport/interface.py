@@ -14,6 +14,8 @@ Device URIs::
     usb:<bus>:<address>        libusb via pyusb (SET_REPORT out, interrupt IN 0x81)
     sim:<model>[?options]      the built-in virtual reader, e.g. ``sim:libre?seed=3&keepalive=5``
     replay:<file>              answer from a transcript recorded with ``--record``
+    capture:<file>[?select=B.D] a reader session in a USB capture (pcap/pcapng, UsbSnoop,
+                               USBTrace, transcript), decoded passively: read-only
 
 With no URI, the first attached Abbott reader is opened on the best available backend.
 """
@@ -88,7 +90,7 @@ class DeviceURI:
         return f"{self.scheme}:{self.target}" + (f"?{query}" if query else "")
 
 
-SCHEMES = ("hidraw", "hidapi", "usb", "sim", "replay")  # the keys of BACKENDS, below
+SCHEMES = ("hidraw", "hidapi", "usb", "sim", "replay", "capture")  # the keys of BACKENDS, below
 
 
 def parse_uri(text: str) -> DeviceURI:
@@ -104,10 +106,13 @@ def parse_uri(text: str) -> DeviceURI:
                 hint = f" (did you mean usb:{parts[-2]}:{parts[-1]}?)"
         raise InputError(
             f"bad device {text!r}: expected one of "
-            "hidraw:/dev/hidrawN, hidapi:<path>, usb:<bus>:<address>, sim:<model>, replay:<file>"
+            "hidraw:/dev/hidrawN, hidapi:<path>, usb:<bus>:<address>, sim:<model>, replay:<file>, "
+            "capture:<file>"
             + hint
         )
     target, _, query = rest.partition("?") if scheme == "sim" else (rest, "", "")
+    if scheme == "capture" and "?select=" in rest:
+        target, _, query = rest.rpartition("?")
     options: dict[str, str] = {}
     if query:
         for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
@@ -141,6 +146,7 @@ BACKENDS: dict[str, str] = {
     "usb": "libre_usb.transport.interfaces.pyusb",
     "sim": "libre_usb.transport.interfaces.sim",
     "replay": "libre_usb.transport.transcript",
+    "capture": "libre_usb.transport.interfaces.capture",
 }
 
 #: the backends that can list attached readers, in the order they are tried

@@ -6,11 +6,13 @@
 #   dummy_hcd libcomposite usb_f_hid    a USB device controller looped back to a
 #                                       host controller, and the configfs HID gadget
 #   usbhid                              the host-side driver -> /dev/hidrawN
+#   usbmon                              /dev/usbmonN: tcpdump captures the USB traffic
+#                                       (the capture: backend is checked against a dump)
 # usage: mkinitrd.sh KROOT KVER OUT   (KROOT = a dpkg -x'ed linux-image package)
 set -eu
 KROOT=$1 KVER=$2 OUT=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
-MODULES=${VM_MODULES:-"virtio_pci 9pnet_virtio 9p uhid hid_generic dummy_hcd libcomposite usb_f_hid usbhid"}
+MODULES=${VM_MODULES:-"virtio_pci 9pnet_virtio 9p uhid hid_generic dummy_hcd libcomposite usb_f_hid usbhid usbmon"}
 [ -f "$KROOT/lib/modules/$KVER/modules.dep" ] || depmod -b "$KROOT" "$KVER"
 BUSYBOX=/bin/busybox   # from busybox-static: no shared libraries needed in the initramfs
 W=$(mktemp -d)

@@ -39,7 +39,7 @@ cannot_run() {
 
 [ "$(id -u)" = 0 ] || cannot_run "needs root (the guest shares the host's / and runs as root)"
 command -v qemu-system-x86_64 > /dev/null || cannot_run "qemu-system-x86_64 is not installed (run tests/vm/setup.sh)"
-for tool in udevadm setpriv getfacl; do
+for tool in udevadm setpriv getfacl tcpdump; do
   command -v $tool > /dev/null || cannot_run "$tool is not installed (run tests/vm/setup.sh)"
 done
 [ -s "$CACHE/vmlinux" ] && [ -s "$CACHE/initrd.gz" ] || cannot_run "no kernel in $CACHE (run tests/vm/setup.sh)"

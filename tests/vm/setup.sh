@@ -8,7 +8,7 @@
 #   vmlinux    the uncompressed ELF kernel of Debian's current linux-image-amd64
 #              (booted through PVH, which saves the in-guest xz unpack under TCG)
 #   initrd.gz  a ~2 MB busybox initramfs with the modules for 9p, uhid, hid-generic,
-#              usbhid, dummy_hcd and the configfs HID gadget (usb_f_hid)
+#              usbhid, dummy_hcd, the configfs HID gadget (usb_f_hid) and usbmon
 #   kver       the kernel release those two were built from
 # Re-running is cheap: the kernel is downloaded again only when Debian's
 # linux-image-amd64 points at a new ABI, or when the init script changed.
@@ -26,9 +26,10 @@ fi
 
 # Host packages: qemu (the VM), busybox-static (initramfs userland), kmod (module
 # dependencies), udev (udevd/udevadm used inside the guest, which runs the host's
-# root file system) and acl (getfacl/setfacl to check what uaccess granted).
+# root file system), acl (getfacl/setfacl to check what uaccess granted) and tcpdump
+# (captures the guest's usbmon traffic for the capture: backend checks).
 need=""
-for p in qemu-system-x86 busybox-static kmod udev acl; do
+for p in qemu-system-x86 busybox-static kmod udev acl tcpdump; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 done
 updated=0
