@@ -239,14 +239,112 @@ def test_every_command_a_model_sends_is_read_only() -> None:
 
 
 @pytest.mark.parametrize("command", ["dump", "info"])
-def test_redact_refuses_to_record_a_raw_transcript(tmp_path: Path, command: str,
-                                                   readers: list[VirtualReader]) -> None:
-    """A transcript holds every report as sent (the serial, names, notes): with --redact
-    it would leak what --redact hides, so the combination is refused before the reader is
-    touched."""
+def test_redact_with_record_writes_a_shareable_transcript(tmp_path: Path, command: str) -> None:
+    """A plain transcript holds every report as sent (the serial, names, notes); with
+    --redact the recorder writes the shareable transcript instead (issue 17)."""
     transcript = tmp_path / "t.jsonl"
-    code, out, err = cli(command, "--device", SIM.format(model="libre"), "--redact",
+    code, _, err = cli(command, "--device", SIM.format(model="libre"), "--redact",
                          "--record", str(transcript))
-    assert code == 2 and out == "" and err.count("\n") == 1 and "--redact" in err
-    assert not transcript.exists()
-    assert readers == []  # no reader was even opened
+    assert code == 0, err
+    header = json.loads(transcript.read_text(encoding="utf-8").splitlines()[0])
+    assert header["format"] == "libre-dump shareable transcript"
+    text = _shared_text(transcript)
+    for secret in _secrets("libre"):
+        assert not any(form in text for form in _forms(secret)), secret
+
+
+# -- hostile lines: the shareable transcript ---------------------------------------------------
+
+#: texts a user (or a broken reader) can put where a note, a name or an unknown field goes:
+#: digits only (a phone number as a note), separators and quotes, line breaks, framing words
+HOSTILE = ("0612345678", 'Dr "House", 5th', "Quokka\nbreakfast", "CKSM:0000ABCD",
+           "Jane Doe-Smith", "jane@example.org", "+33 6 12 34 56 78", "Ünïcødé näme",
+           "REDACTED-note-1 Bob")
+
+
+def _hostile_lines(model: str) -> list[bytes]:
+    """Reader lines of the model's record command carrying the hostile texts: a line of
+    a known layout with every comment set to them (Libre), a line of an unknown record
+    type, a line too short for its layout, and a line with a text in a numeric field."""
+    quoted = [json.dumps(text, ensure_ascii=False).replace('\\"', '""').replace(
+        "\\n", "\n") for text in HOSTILE]
+    if MODELS[model].records[-1].command == "$result?":
+        return [",".join(["99", "9001", "6", "1", "26", "10", "0", *quoted]).encode(),
+                ",".join(["7", "9002", "6", "1", "26", "10", "0", "95", HOSTILE[4]]).encode(),
+                ",".join(["0", "9003", "6", "1", "26", "10", "0", HOSTILE[5], *["0"] * 7,
+                          "120", "0", "0"]).encode()]
+    reading = ["9001", "2", "6", "1", "26", "10", "0", "0", "1", "2", "0", "0", "120", "0",
+               "3", "0", "0", "0", "0", "63", "0", "0", "0", "0", "0", "0", "0", "0", "0",
+               *quoted[:6]]
+    return [",".join(reading).encode(),
+            ",".join(["9002", "77", "6", "1", "26", "10", "0", "0", *quoted]).encode(),
+            ",".join(["9003", "2", "6", "1", "26", "10", "0", "0", HOSTILE[4]]).encode(),
+            ",".join(["9004", "2", "6", "1", "26", "10", "0", "0", HOSTILE[5], *reading[9:]]
+                     ).encode()]
+
+
+@pytest.fixture
+def hostile_readers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every virtual reader answers its last record command with its records plus the
+    hostile lines, and its patient name and id with hostile texts."""
+    from libre_usb.protocol.text.reply import build_multirecord
+
+    original = VirtualReader.reply
+
+    def reply(self: VirtualReader, command: str) -> bytes | None:
+        message = original(self, command)
+        if message is None:
+            return None
+        if command == self.model.records[-1].command:
+            lines = [] if message.startswith(b"Log Empty") else message.split(b"\r\n")[:-2]
+            return build_multirecord([*lines, *_hostile_lines(self.model.name)])
+        if command == "$ptname?":
+            return HOSTILE[1].encode(self.model.text_encoding) + b"\r\n"
+        if command == "$ptid?":
+            return HOSTILE[0].encode() + b"\r\n"
+        return message
+
+    monkeypatch.setattr(VirtualReader, "reply", reply)
+
+
+def _shared_text(path: Path) -> str:
+    """A transcript as text a secret could show in: its JSON, and the payload bytes of its
+    reports joined in order (a text can straddle reports), as UTF-8 and as Latin-1."""
+    stream = b""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        if item.get("dir") in ("in", "out"):
+            report = bytes.fromhex(item["data"])
+            stream += report[2 : 2 + min(report[1], 62)]
+    return "\n".join((path.read_text(encoding="utf-8"), stream.decode("utf-8", "replace"),
+                      stream.decode("latin-1")))
+
+
+@pytest.mark.parametrize("seed", [3, 17])
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_a_shareable_transcript_of_hostile_lines_hides_them_and_replays(
+        tmp_path: Path, model: str, seed: int, hostile_readers: None) -> None:
+    if MODELS[model].encrypted:
+        pytest.importorskip("freestyle_keys", reason="the virtual Libre 2/3 needs freestyle-keys")
+    device = f"sim:{model}?seed={seed}&days=2"
+    shared = tmp_path / "shared.jsonl"
+    code, plain, err = cli("dump", "--device", device, "--tz", "UTC")
+    assert code == 0, err
+    for text in HOSTILE:  # the hostile texts are really read (else this proves nothing)
+        assert any(form in plain for form in _forms(text)) or model == "libre3", text
+    code, _, err = cli("dump", "--device", device, "--redact", "--record", str(shared))
+    assert code == 0, err
+    text = _shared_text(shared)
+    tokens = {t for h in HOSTILE for t in re.split(r"[\s,\"]+", h) if len(t) >= 4}
+    for secret in {*HOSTILE, *tokens} | _secrets(model) - {""}:
+        for form in _forms(secret):
+            assert form not in text, f"the shareable transcript shows {secret!r}"
+    code, again, err = cli("dump", "--device", f"replay:{shared}", "--tz", "UTC")
+    assert code == 0, err
+    a, b = json.loads(plain), json.loads(again)
+    assert a["counts"] == b["counts"]
+    for group, records in a["records"].items():
+        assert [(r["record_id"], r["local_time"], r.get("glucose_mg_dl"), r.get("units"))
+                for r in records] == [
+            (r["record_id"], r["local_time"], r.get("glucose_mg_dl"), r.get("units"))
+            for r in b["records"][group]]

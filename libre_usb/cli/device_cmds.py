@@ -57,11 +57,12 @@ def status_line(quiet: bool) -> StatusLine:
 
 @contextlib.contextmanager
 def open_session(device: str | None, model: str | None, timeout: float,
-                 record_path: str | None, status: StatusLine | None = None
-                 ) -> Iterator[Session | PassiveSession]:
-    """Open the transport (recording it if asked) and a session on it. ``status`` shows
-    the progress of long replies; its line is erased when the session ends, however. A
-    ``capture:`` device gives the passive session of the captured client instead."""
+                 record_path: str | None, status: StatusLine | None = None, *,
+                 shareable: bool = False) -> Iterator[Session | PassiveSession]:
+    """Open the transport (recording it if asked, as a shareable transcript when
+    ``shareable``: docs/sharing.md) and a session on it. ``status`` shows the progress of
+    long replies; its line is erased when the session ends, however. A ``capture:`` device
+    gives the passive session of the captured client instead."""
     transport: Transport = open_transport(device)
     if device is not None and device.startswith("capture:"):
         # imported here: the passive decoder (and its crypto) only when a capture is read
@@ -80,9 +81,16 @@ def open_session(device: str | None, model: str | None, timeout: float,
         recorder = RecordingTransport(transport, record_path, model=model)
         transport = recorder
     failure: BaseException | None = None
+    session: Session | None = None
     try:
         session = Session(transport, model, timeout_ms=int(timeout * 1000),
                           progress=status.update if status is not None else None)
+        if recorder is not None and shareable:
+            from ..output.redact import TranscriptPolicy
+            from ..transport.shareable import TranscriptRules
+
+            recorder.share = TranscriptRules(session.model, TranscriptPolicy())
+            recorder.encrypted = session.model.encrypted
         session.open()
         yield session
     except BaseException as exc:
@@ -93,6 +101,8 @@ def open_session(device: str | None, model: str | None, timeout: float,
             status.finish()
         transport.close()
         if recorder is not None:
+            if session is not None:
+                recorder.link_opened(session.conn.cipher)
             _save_transcript(recorder, failure)
 
 
@@ -104,14 +114,6 @@ def _save_transcript(recorder: RecordingTransport, failure: BaseException | None
         recorder.save()
     elif isinstance(failure, (ProtocolError, DeviceTimeout)):
         recorder.save(error=f"{type(failure).__name__}: {failure}")
-
-
-def _no_redacted_transcript(redact: bool | None, record_path: str | None) -> None:
-    """A transcript holds every report as the reader sent it: serial, names, notes. Asked
-    for together with --redact it would leak what --redact promises to hide."""
-    if redact and record_path:
-        raise InputError("--record keeps every report exactly as the reader sent it (serial, "
-                         "patient name, notes); it cannot be used with --redact")
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -156,8 +158,7 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
          quiet: bool, as_json: bool, redact: bool) -> None:
     """Show the reader's model, serial, software, unit, clock, patient, record count and
     settings."""
-    _no_redacted_transcript(redact, record_path)
-    with open_session(device, model, timeout, record_path) as session:
+    with open_session(device, model, timeout, record_path, shareable=redact) as session:
         device_info = session.read_info()
     if redact:
         device_info = redact_dump(Dump(device=device_info, records=())).device
@@ -218,9 +219,9 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
     stderr not being a terminal, shows neither.
     """
     zone = timeline.resolve_zone(tz)  # a bad zone fails before the reader is touched
-    _no_redacted_transcript(redact, record_path)
     status = status_line(quiet)
-    with open_session(device, model, timeout, record_path, status) as session:
+    with open_session(device, model, timeout, record_path, status,
+                      shareable=redact is True) as session:
         result: Dump = session.dump()
         retried = list(session.retried)
         model_name = session.model.name

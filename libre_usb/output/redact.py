@@ -30,8 +30,10 @@ a short name is easy to recover from its hash.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..model import DeviceInfo, Dump, NoteRecord, Record, UnknownRecord
@@ -81,15 +83,23 @@ class Redactor:
 
     # -- device -------------------------------------------------------------------------------
 
+    def whole(self, command: str, text: str) -> str:
+        """The placeholder of a reply that is an identifier as a whole."""
+        return _WHOLE_REPLIES[command]
+
+    def tag(self, number: str, text: str) -> str:
+        """The placeholder of an InsuLinx smart-tag text."""
+        return f"{PREFIX}tag-{number}"
+
     def reply(self, command: str, text: str) -> str:
         if command in _WHOLE_REPLIES:
-            return _WHOLE_REPLIES[command] if text.strip() else text
+            return self.whole(command, text) if text.strip() else text
         if command == "$gettags,2,2":
             lines = []
             for line in text.split("\n"):
                 match = _TAG.match(line)
                 if match and match.group(3).strip():
-                    line = match.group(1) + f"{PREFIX}tag-{match.group(2)}"
+                    line = match.group(1) + self.tag(match.group(2), match.group(3))
                 lines.append(line)
             return "\n".join(lines)
         if command == "$getrmndrst,0":
@@ -144,3 +154,134 @@ def redact(dump: Dump) -> Dump:
     device = redactor.device(dump.device)
     records = tuple(redactor.record(record) for record in sorted_records(dump.records))
     return dataclasses.replace(dump, device=device, records=records)
+
+
+# -- shareable transcripts ----------------------------------------------------------------------
+#
+# ``--record FILE --redact`` writes a transcript that still verifies and replays
+# (libre_usb/transport/shareable.py applies these rules to the bytes). Two differences from
+# a redacted dump: a placeholder has the length and character class of what it replaces
+# (the caller's ``placeholder``), and in a record line every field the layout does not
+# decode as a number, time or id is replaced, whatever it holds.
+
+#: informational replies decoded into numbers, codes, times or the software version: a
+#: shareable transcript keeps them as the reader sent them. Every other reply that is not an
+#: identifier, a tag list or a reminder-label list (above) is not decoded by us, so it is
+#: replaced whole but for its ``Label:`` prefixes (``$patch?``, most InsuLinx settings).
+KEPT_REPLIES = frozenset({
+    "$swver?", "$rdt?", "$date?", "$time?", "$dbrnum?", "$uom?", "$gunits?", "$lang?",
+    "$ntsound?", "$btsound?", "$getrmndr,0", "$marketlev?", "$clktyp?", "$brandname?",
+})
+_LINE_LABEL = re.compile(r"[A-Za-z][A-Za-z ]*[A-Za-z]:")
+#: the names the header of a shareable transcript counts replacements by
+_WHOLE_NAMES = {"$sn?": "reader serial", "$serlnum?": "reader serial",
+                "$ptname?": "patient name", "$ptid?": "patient id"}
+
+
+def _is_int(value: str) -> bool:
+    try:
+        int(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _unknown_decoded(record: UnknownRecord) -> set[int]:
+    """The fields of a line of unknown layout that are still read: its id, its type and
+    its time (``unknown_record``/``unknown_result_record`` in protocol/text/records.py)."""
+    fields = record.fields
+    result_line = record.source == "$result?"
+    id_at, type_at = (1, 0) if result_line else (0, 1)
+    kept = {i for i in (id_at, type_at) if i < len(fields) and _is_int(fields[i])}
+    if record.local_time is not None:
+        kept.update(range(2, 7 if result_line else 8))
+    return kept
+
+
+def identifying_fields(fields: Sequence[str], records: Sequence[Record]) -> dict[int, str]:
+    """The fields of one reader line a shareable transcript replaces, with what each is:
+    every field its layout does not decode as a number, time or id. That is every ``raw``
+    field, whatever it holds (a phone number typed as a note is digits); the comment texts
+    of its notes; and every field of a line of unknown layout except its id, type and
+    time."""
+    hide: dict[int, str] = {}
+    for record in records:
+        hide.update((index, "undecoded record fields") for index, _ in record.raw)
+        if isinstance(record, UnknownRecord):
+            hide.update((index, "undecoded record fields")
+                        for index in set(range(len(record.fields))) - _unknown_decoded(record))
+    decoded = set(range(len(fields))) - set(hide)
+    for record in records:
+        if isinstance(record, NoteRecord) and record.text:
+            at = [i for i in sorted(decoded) if fields[i] == record.text]
+            slot = [i for i in at if COMMENT_FIELDS.get(i) == record.comment_index]
+            hide.update((index, "comment texts") for index in slot or at)
+    return hide
+
+
+def decoded_shape(records: Sequence[Record]) -> list[dict[str, Any]]:
+    """What a line decodes to, without the texts a shareable transcript replaces: the
+    records of a line and of its redacted copy must have the same shape."""
+    out = []
+    for record in records:
+        data = record.to_dict()
+        data["raw"] = [index for index, _ in record.raw]
+        data.pop("text", None)
+        if isinstance(record, UnknownRecord):
+            data["fields"] = [value if i in _unknown_decoded(record) else None
+                              for i, value in enumerate(record.fields)]
+        out.append(data)
+    return out
+
+
+class _Placeholding(Redactor):
+    """The dump rules with the caller's placeholders, counting what they replace."""
+
+    def __init__(self, placeholder: Callable[[str], str],
+                 counts: collections.Counter[str]) -> None:
+        super().__init__()
+        self.placeholder = placeholder
+        self.counts = counts
+
+    def _replace(self, what: str, value: str) -> str:
+        new = self.placeholder(value)
+        if new != value:
+            self.counts[what] += 1
+        return new
+
+    def whole(self, command: str, text: str) -> str:
+        return self._replace(_WHOLE_NAMES.get(command, "identifiers"), text)
+
+    def tag(self, number: str, text: str) -> str:
+        return self._replace("tag texts", text)
+
+    def text(self, value: str) -> str:
+        return self._replace("reply texts", value)
+
+
+class TranscriptPolicy:
+    """The redaction rules of a shareable transcript, as decisions on reader text; the
+    recorder's writer (libre_usb/transport/shareable.py) applies them to the bytes."""
+
+    def __init__(self) -> None:
+        #: what was replaced, by kind (the transcript's header shows it)
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def reply_line(self, command: str | None, line: str,
+                   placeholder: Callable[[str], str]) -> str:
+        """One line of an informational reply with its identifying parts replaced by
+        ``placeholder(part)``. ``command`` is None for a reply to nothing we sent."""
+        if command in KEPT_REPLIES:
+            return line
+        if command is not None and (command in _WHOLE_REPLIES
+                                    or command in ("$gettags,2,2", "$getrmndrst,0")):
+            return _Placeholding(placeholder, self.counts).reply(command, line)
+        label = _LINE_LABEL.match(line)
+        start = label.end() if label else 0
+        new = line[:start] + placeholder(line[start:])
+        if new != line:
+            self.counts["undecoded reply lines"] += 1
+        return new
+
+    identifying_fields = staticmethod(identifying_fields)
+    decoded_shape = staticmethod(decoded_shape)

@@ -162,8 +162,13 @@ class Session:
         if self._open:
             return
         self.drain()
-        if self.model.encrypted:
+        if self.model.encrypted and not self.transport.decrypted:
             self._encryption_handshake()
+        elif self.model.encrypted:
+            # a decrypted transcript: the handshake's clear serial query, then as usual
+            serial = self._exchange(self.conn.query_serial(), "the serial query (05)")
+            if isinstance(serial, SerialNumber):
+                self.serial_from_init = serial.serial
         else:
             pre = self._exchange(self.conn.pre_init(), "the pre-init query (04)")
             if isinstance(pre, PreInitReply):

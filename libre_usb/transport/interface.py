@@ -48,6 +48,9 @@ class Transport(abc.ABC):
     uri: str = ""
     #: USB product id when known (it chooses the device model)
     product_id: int | None = None
+    #: True when the reports are the clear reports of an encrypted (Libre 2/3) link, as a
+    #: shareable transcript stores them: the session then skips the encryption handshake
+    decrypted: bool = False
 
     @abc.abstractmethod
     def write(self, report: bytes) -> None: ...

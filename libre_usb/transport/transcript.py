@@ -9,6 +9,11 @@ when the session failed (a protocol error or a timeout) one ``{"dir": "end", "er
 line last; readers ignore directions they do not know, and the player uses the product id
 if present. An interrupted run (Ctrl-C, SIGTERM, an unplug) writes no transcript at all.
 
+A shareable transcript (``--record FILE --redact``, :mod:`libre_usb.transport.shareable`)
+has a longer header; when it says ``"decrypted": true`` it holds the clear reports of a
+Libre 2/3 session, and the player says so (:attr:`Transport.decrypted`), so the session
+skips the encryption handshake and reads the clear reports as they are.
+
 ``replay:FILE`` answers a client from such a file (``replay:FILE?pace_ms=2`` at the pace of
 the reader's 2 ms interrupt endpoint, one report every 2 ms from each request). For each
 report the client sends, it finds the first unused ``out`` line that matches and serves the
@@ -28,12 +33,16 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InputError, ProtocolError
 from ..output.atomic import atomic_write
 from ..protocol.frames import TEXT_COMMAND_TYPES, describe
 from .interface import REPORT_SIZE, DeviceURI, Transport, check_report
+
+if TYPE_CHECKING:  # imported when used: the crypto modules are not needed for a plain read
+    from ..protocol.crypto.link import SessionCipher
+    from .shareable import Logged, ShareRules
 
 #: a transcript larger than this is refused
 MAX_TRANSCRIPT_BYTES = 256 * 1024 * 1024
@@ -63,7 +72,8 @@ class ReplayTransport(Transport):
     """A player: serves a transcript's device reports in answer to matching host reports."""
 
     def __init__(self, initial: list[bytes], exchanges: list[_Exchange],
-                 product_id: int | None = None, uri: str = "replay") -> None:
+                 product_id: int | None = None, uri: str = "replay", *,
+                 decrypted: bool = False) -> None:
         self._queue: collections.deque[bytes] = collections.deque(initial)
         self._exchanges = exchanges
         self.product_id = product_id
@@ -72,6 +82,7 @@ class ReplayTransport(Transport):
         #: as the reader's 2 ms interrupt endpoint does (0: all at once)
         self.pace_ms = 0.0
         self._next_at = 0.0
+        self.decrypted = decrypted
 
     @classmethod
     def from_file(cls, path: str | Path) -> ReplayTransport:
@@ -96,6 +107,7 @@ class ReplayTransport(Transport):
         initial: list[bytes] = []
         exchanges: list[_Exchange] = []
         product_id: int | None = None
+        decrypted = False
         for number, line in enumerate(_bounded_lines(lines, name), 1):
             if not line.strip():
                 continue
@@ -106,6 +118,7 @@ class ReplayTransport(Transport):
                 direction = item["dir"]
                 if direction == "meta":
                     product_id = _product_id(item.get("product_id"), name, number)
+                    decrypted = item.get("decrypted") is True
                     continue
                 if direction not in ("in", "out"):
                     continue
@@ -127,7 +140,7 @@ class ReplayTransport(Transport):
                 initial.append(data)
         if not exchanges and not initial:
             raise InputError(f"{name}: not a transcript (no \"in\" or \"out\" report in it)")
-        return cls(initial, exchanges, product_id, f"replay:{name}")
+        return cls(initial, exchanges, product_id, f"replay:{name}", decrypted=decrypted)
 
     def write(self, report: bytes) -> None:
         report = check_report(report)
@@ -193,22 +206,39 @@ class RecordingTransport(Transport):
 
     The file is written atomically on close, so an interrupted run leaves no half
     transcript under the target name.
+
+    ``share``: write a shareable transcript instead, redacted with these rules
+    (:mod:`libre_usb.transport.shareable`); ``encrypted``: the reader's link is encrypted
+    (Libre 2/3), so the transcript is stored decrypted with the cipher given to
+    :meth:`link_opened`.
     """
 
-    def __init__(self, inner: Transport, path: str | Path, *, model: str | None = None) -> None:
+    def __init__(self, inner: Transport, path: str | Path, *, model: str | None = None,
+                 share: ShareRules | None = None, encrypted: bool = False) -> None:
         self.inner = inner
         self.path = Path(path)
         self.uri = inner.uri
         self.product_id = inner.product_id
+        self.decrypted = inner.decrypted
+        self.share = share
+        self.encrypted = encrypted
+        self._cipher: SessionCipher | None = None
         self._start = time.monotonic()
-        self._lines: list[str] = [json.dumps(
-            {"dir": "meta", "product_id": inner.product_id, "model": model, "device": inner.uri}
-        )]
+        self._meta = {"dir": "meta", "product_id": inner.product_id, "model": model,
+                      "device": inner.uri}
+        self._reports: list[Logged] = []
         self._closed = False
 
+    def link_opened(self, cipher: object) -> None:
+        """The session's encrypted link is open with ``cipher`` (the host's
+        :class:`~libre_usb.protocol.crypto.link.SessionCipher`; None: no encrypted link):
+        a shareable transcript stores the reports decrypted with it."""
+        from ..protocol.crypto.link import SessionCipher
+
+        self._cipher = cipher if isinstance(cipher, SessionCipher) else None
+
     def _log(self, direction: str, data: bytes) -> None:
-        t = round(time.monotonic() - self._start, 6)
-        self._lines.append(json.dumps({"dir": direction, "data": data.hex(), "t": t}))
+        self._reports.append((direction, bytes(data), round(time.monotonic() - self._start, 6)))
 
     def write(self, report: bytes) -> None:
         self._log("out", report)
@@ -220,13 +250,28 @@ class RecordingTransport(Transport):
             self._log("in", data)
         return data
 
-    def save(self, *, error: str | None = None) -> None:
-        """Write the transcript (atomically). ``error``: the session ended with this error;
-        a last ``{"dir": "end", "error": ...}`` line says so (players ignore it), so the
-        transcript of a failed session never passes for a complete one."""
-        lines = self._lines
+    def lines(self, *, error: str | None = None) -> list[str]:
+        """The transcript's lines (see :meth:`save`)."""
+        if self.share is not None:
+            from .shareable import shareable_lines
+
+            return shareable_lines(
+                self._reports, self.share, product_id=self.product_id, cipher=self._cipher,
+                encrypted=self.encrypted,
+                error=None if error is None else error.split(":", 1)[0])
+        lines = [json.dumps(self._meta)]
+        lines.extend(json.dumps({"dir": direction, "data": data.hex(), "t": t})
+                     for direction, data, t in self._reports)
         if error is not None:
-            lines = [*lines, json.dumps({"dir": "end", "error": error})]
+            lines.append(json.dumps({"dir": "end", "error": error}))
+        return lines
+
+    def save(self, *, error: str | None = None) -> None:
+        """Write the transcript (atomically). ``error``: the session ended with this error
+        (``"<class>: <message>"``); a last ``{"dir": "end", "error": ...}`` line says so
+        (players ignore it), so the transcript of a failed session never passes for a
+        complete one. A shareable transcript names the error's class only."""
+        lines = self.lines(error=error)
         with atomic_write(self.path) as handle:
             handle.write("\n".join(lines) + "\n")
 
