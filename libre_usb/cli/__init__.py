@@ -23,6 +23,13 @@ COMMANDS: dict[str, LazyCommand] = {
                          "Show the reader's clock, the host's clock and the drift between "
                          "them; with --set, set the reader's clock (the only command that "
                          "writes to a reader)."),
+    "archive": LazyCommand("libre_usb.cli.archive_cmds", "archive_cmd",
+                           "List the archived readers: the span of their records, counts by "
+                           "kind, dumps and conflicts."),
+    "export": LazyCommand("libre_usb.cli.archive_cmds", "export_cmd",
+                          "Write archived records in any `dump` format."),
+    "sync": LazyCommand("libre_usb.cli.archive_cmds", "sync",
+                        "Read a reader (or a saved dump) into the local archive."),
     "diff": LazyCommand("libre_usb.cli.diff_cmd", "diff",
                         "Diff captured uploads (raw bodies, HAR files, mitmproxy flow files) "
                         "against a reader."),

@@ -124,13 +124,24 @@ class Writer(Protocol):
     def __call__(self, dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None: ...
 
 
+class DatedWriter(Protocol):
+    def __call__(self, dump: Dump, out: IO[str], *, unit: str = MG_DL,
+                 date_style: str = ...) -> None: ...
+
+
 WRITERS: dict[str, Writer] = {"json": write_json, "ndjson": write_ndjson, "csv": write_csv}
+#: writers that also take ``date_style``
+DATED_WRITERS: dict[str, DatedWriter] = {}
 
 
-def render(dump: Dump, fmt: str, *, unit: str = MG_DL) -> str:
-    """The whole output as one string (the CLI writes it atomically)."""
+def render(dump: Dump, fmt: str, *, unit: str = MG_DL, date_style: str | None = None) -> str:
+    """The whole output as one string (the CLI writes it atomically). ``date_style`` is for
+    the formats that write local dates as text (``libreview-csv``)."""
     buffer = io.StringIO()
-    WRITERS[fmt](dump, buffer, unit=unit)
+    if date_style is not None and fmt in DATED_WRITERS:
+        DATED_WRITERS[fmt](dump, buffer, unit=unit, date_style=date_style)
+    else:
+        WRITERS[fmt](dump, buffer, unit=unit)
     return buffer.getvalue()
 
 
