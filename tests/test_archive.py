@@ -18,29 +18,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from simdumps import ZONE, content_dump
 
-from libre_usb.archive import Archive, default_path
+from libre_usb.archive import Archive, default_path, schema
 from libre_usb.archive import export as archive_export
-from libre_usb.archive import schema
 from libre_usb.cli import main
-from libre_usb.devices import MODELS
-from libre_usb.model import DeviceInfo, Dump, Kind, Record
-from libre_usb.output import export, timeline
+from libre_usb.model import Kind, Record
+from libre_usb.output import export
 from libre_usb.output.period import Period
-from libre_usb.simulator.content import generate
-
-ZONE = "Europe/Berlin"
-
-
-def content_dump(seed: int = 3, *, days: int = 90, now: dt.datetime | None = None,
-                 serial: str | None = None) -> Dump:
-    """A placed dump of the virtual reader's content (no USB round trip: fast)."""
-    kwargs = {} if now is None else {"now": now}
-    content = generate(seed, days=days, **kwargs)  # type: ignore[arg-type]
-    device = DeviceInfo(model="libre", product_id=MODELS["libre"].product_ids[0],
-                        serial=serial or content.serial, unit=content.unit,
-                        clock=content.clock, record_count=content.record_counter)
-    return timeline.place(Dump(device=device, records=tuple(content.records)), ZONE)
 
 
 def keys(records: tuple[Record, ...] | list[Record]) -> set[str]:

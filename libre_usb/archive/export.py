@@ -55,21 +55,24 @@ def _stream_json(device: DeviceInfo, zone: str | None, rows: Iterator[tuple[str,
 
 
 def write(archive: Archive, out: IO[str], *, fmt: str, serial: str | None = None,
-          period: Period = ALL, unit: str = MG_DL, redact: bool = False,
-          date_style: str | None = None) -> None:
-    """Write one reader's archived records in ``period`` as ``fmt``."""
-    if fmt in ("json", "ndjson") and unit == MG_DL and not redact:
+          period: Period = ALL, unit: str | None = None, redact: bool = False,
+          date_style: str | None = None) -> list[str]:
+    """Write one reader's archived records in ``period`` as ``fmt``; ``unit`` None is the
+    format's default (:func:`libre_usb.output.export.default_unit`). Returns the notes of
+    :func:`libre_usb.output.export.format_notes`."""
+    if fmt in ("json", "ndjson") and unit in (None, MG_DL) and not redact:
         found = archive.bodies(serial, period)
         if found is not None:
             device, zone, rows = found
             (_stream_json if fmt == "json" else _stream_ndjson)(device, zone, rows, out)
-            return
+            return []
     dump = archive.load(serial, period)
     if fmt == "libreview":
         out.write(export.render_libreview(dump, timeline.resolve_zone(dump.timezone),
                                           redact=redact))
-        return
+        return []
     if redact:
         dump = redact_dump(dump)
-    out.write(export.render(dump, fmt, unit=unit, date_style=date_style))
-
+    out.write(export.render(dump, fmt, unit=unit or export.default_unit(dump, fmt),
+                            date_style=date_style))
+    return export.format_notes(dump, fmt)

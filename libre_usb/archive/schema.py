@@ -13,10 +13,11 @@ Tables (version 1):
                clock, the zone and the time placement (segments and their offsets from UTC)
                used for the records it added, the reader's device info, and counts
 ``records``    one row per record, keyed (unique index) by reader, source command, record
-               id, variant and part (:mod:`libre_usb.output.identity`); ``body`` is the record exactly as the
-               ``ndjson`` format writes it (mg/dL), with the placement of the dump that added
-               it. ``variant`` is 0, or 1, 2... for a reader line whose id came back with
-               different content (a reset reader reusing ids): kept apart, never overwritten.
+               id, variant and part (:mod:`libre_usb.output.identity`); ``body`` is the
+               record exactly as the ``ndjson`` format writes it (mg/dL), with the
+               placement of the dump that added it. ``variant`` is 0, or 1, 2... for a
+               reader line whose id came back with different content (a reset reader
+               reusing ids): kept apart, never overwritten.
 ``conflicts``  one row per such variant, with the dump that brought it
 """
 

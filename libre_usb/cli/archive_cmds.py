@@ -15,8 +15,14 @@ from ..model import Dump
 from ..output import export, timeline
 from ..output.atomic import atomic_write
 from ..output.period import Period
-from ..output.units import MG_DL, UNITS
-from .device_cmds import _no_redacted_transcript, device_options, open_session, tz_option
+from ..output.units import UNITS
+from .device_cmds import (
+    _no_redacted_transcript,
+    date_style_option,
+    device_options,
+    open_session,
+    tz_option,
+)
 
 #: conflicts listed one by one in the sync summary; the rest are counted
 _SHOWN_CONFLICTS = 10
@@ -146,24 +152,28 @@ def archive_cmd(archive_path: str | None, show_conflicts: bool, as_json: bool) -
               show_default=True, help="Any format `dump` writes.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False),
               help="Write here (atomically) instead of stdout.")
-@click.option("--unit", type=click.Choice(UNITS), default=MG_DL, show_default=True,
-              help="Glucose unit of the output (see `dump --unit`).")
+@click.option("--unit", type=click.Choice(UNITS), default=None,
+              help="Glucose unit of the output (see `dump --unit`). Default: mg/dL; for "
+                   "libreview-csv the reader's unit.")
+@date_style_option
 @click.option("--redact/--no-redact", default=None,
               help="Replace identifiers and free texts by placeholders (as `dump --redact`).")
 def export_cmd(archive_path: str | None, serial: str | None, since: str | None,
-               until: str | None, fmt: str, output: str | None, unit: str,
-               redact: bool | None) -> None:
+               until: str | None, fmt: str, output: str | None, unit: str | None,
+               date_style: str, redact: bool | None) -> None:
     """Write archived records in any `dump` format."""
     period = Period.parse(since, until)
     redacting = redact is not False if fmt == "libreview" else bool(redact)
     with Archive(archive_path or default_path()) as archive:
+        options: dict[str, Any] = {"fmt": fmt, "serial": serial, "period": period,
+                                   "unit": unit, "redact": redacting, "date_style": date_style}
         if output and output != "-":
             with atomic_write(output) as handle:
-                archive_export.write(archive, handle, fmt=fmt, serial=serial, period=period,
-                                     unit=unit, redact=redacting)
+                notes = archive_export.write(archive, handle, **options)
         else:
-            archive_export.write(archive, sys.stdout, fmt=fmt, serial=serial, period=period,
-                                 unit=unit, redact=redacting)
+            notes = archive_export.write(archive, sys.stdout, **options)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
 
 
 commands = [sync, archive_cmd, export_cmd]

@@ -15,10 +15,10 @@ import click
 from ..devices import MODELS
 from ..errors import DeviceTimeout, InputError, ProtocolError
 from ..model import Dump
-from ..output import export, timeline
+from ..output import export, libreview_csv, timeline
 from ..output.atomic import atomic_write
 from ..output.redact import redact as redact_dump
-from ..output.units import MG_DL, UNITS
+from ..output.units import UNITS
 from ..reader.session import DEFAULT_TIMEOUT_MS, Session
 from ..transport.interface import Transport, list_attached, open_transport
 from ..transport.transcript import RecordingTransport
@@ -192,6 +192,16 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
                    f"{reminder['hour']:02d}:{reminder['minute']:02d} ({state})")
 
 
+def date_style_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--date-style", type=click.Choice(sorted(libreview_csv.DATE_STYLES)),
+        default=libreview_csv.DEFAULT_DATE_STYLE, show_default=True,
+        help="How libreview-csv writes the reader's local times: dmy 31-12-2026 23:59 "
+             "(LibreView day-first; Tidepool and cgm-format read it), dmy-slash "
+             "31/12/2026 23:59, mdy 12-31-2026 11:59 PM (LibreView US), mdy-24h, iso."
+    )(func)
+
+
 @click.command()
 @device_options
 @click.option("--format", "-f", "fmt", type=click.Choice(export.FORMATS),
@@ -202,16 +212,17 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
               help="Write here (atomically). Default: stdout; when stdout is a terminal, a new "
                    "file <model>-<date>-<time>.<format> in the current directory.")
 @tz_option
-@click.option("--unit", type=click.Choice(UNITS, case_sensitive=False), default=MG_DL,
-              show_default=True,
+@click.option("--unit", type=click.Choice(UNITS, case_sensitive=False), default=None,
               help="Also write glucose in this unit (values are stored in mg/dL; mmol/L adds "
-                   "glucose_mmol_l, one decimal).")
+                   "glucose_mmol_l, one decimal). Default: mg/dL; for libreview-csv the "
+                   "reader's unit.")
+@date_style_option
 @click.option("--redact/--no-redact", default=None,
               help="Replace the serial, patient name and id, note and comment texts by "
                    "placeholders (docs/formats.md). Default: off, except for libreview.")
 def dump(device: str | None, model: str | None, timeout: float, record_path: str | None,
-         quiet: bool, fmt: str, output: str | None, tz: str | None, unit: str,
-         redact: bool | None) -> None:
+         quiet: bool, fmt: str, output: str | None, tz: str | None, unit: str | None,
+         date_style: str, redact: bool | None) -> None:
     """Read everything the reader stores.
 
     On a terminal a progress line shows while the reader sends its records, and a
@@ -234,14 +245,22 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
     if fmt == "libreview":
         _emit(export.render_libreview(result, zone, redact=redact is not False), output)
     else:
-        _emit(export.render(redact_dump(result) if redact else result, fmt, unit=unit), output)
+        shown = redact_dump(result) if redact else result
+        _emit(export.render(shown, fmt, unit=unit or export.default_unit(shown, fmt),
+                            date_style=date_style), output)
+        if not quiet:
+            for note in export.format_notes(shown, fmt):
+                click.echo(f"note: {note}", err=True)
     status.finish(dump_summary(result, output if output and output != "-" else "stdout",
                                status.clock() - status.started))
 
 
 #: file name endings of the formats
 EXTENSIONS = {"json": ".json", "ndjson": ".ndjson", "csv": ".csv",
-              "libreview": ".libreview.json"}
+              "libreview": ".libreview.json", "libreview-csv": ".libreview.csv",
+              "nightscout": ".nightscout.json",
+              "nightscout-entries": ".entries.json",
+              "nightscout-treatments": ".treatments.json"}
 
 
 def default_output_name(model_name: str, fmt: str, now: dt.datetime | None = None) -> str:

@@ -24,6 +24,7 @@ from typing import IO, Any, Protocol
 
 from ..errors import InputError
 from ..model import GROUPS, SCHEMA_VERSION, DeviceInfo, Dump, Kind, Record
+from . import libreview_csv, nightscout
 from .units import MG_DL, MMOL_L, UNITS, mmol_l
 
 FORMAT_NAME = "libre-dump"
@@ -129,9 +130,61 @@ class DatedWriter(Protocol):
                  date_style: str = ...) -> None: ...
 
 
-WRITERS: dict[str, Writer] = {"json": write_json, "ndjson": write_ndjson, "csv": write_csv}
+def write_libreview_csv(dump: Dump, out: IO[str], *, unit: str = MG_DL,
+                        date_style: str = libreview_csv.DEFAULT_DATE_STYLE) -> None:
+    """LibreView's glucose-data CSV (:mod:`libre_usb.output.libreview_csv`)."""
+    _check_unit(unit)
+    libreview_csv.write(dump, out, unit=unit, date_style=date_style)
+
+
+def write_nightscout(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
+    """Nightscout entries and treatments in one document (:mod:`.nightscout`); glucose is
+    mg/dL whatever ``unit``, as Nightscout stores it."""
+    nightscout.write(dump, out)
+
+
+def write_nightscout_entries(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
+    """The ``entries`` array alone, ready to POST."""
+    nightscout.write(dump, out, "entries")
+
+
+def write_nightscout_treatments(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
+    """The ``treatments`` array alone, ready to POST."""
+    nightscout.write(dump, out, "treatments")
+
+
+WRITERS: dict[str, Writer] = {"json": write_json, "ndjson": write_ndjson, "csv": write_csv,
+                              "libreview-csv": write_libreview_csv,
+                              "nightscout": write_nightscout,
+                              "nightscout-entries": write_nightscout_entries,
+                              "nightscout-treatments": write_nightscout_treatments}
 #: writers that also take ``date_style``
-DATED_WRITERS: dict[str, DatedWriter] = {}
+DATED_WRITERS: dict[str, DatedWriter] = {"libreview-csv": write_libreview_csv}
+#: formats written in the reader's own display unit unless a unit is asked for
+READER_UNIT_FORMATS = frozenset({"libreview-csv"})
+
+
+def default_unit(dump: Dump, fmt: str) -> str:
+    """The unit ``fmt`` is written in when none is asked for: the reader's for the formats
+    of :data:`READER_UNIT_FORMATS`, else mg/dL."""
+    if fmt in READER_UNIT_FORMATS and dump.device.unit in UNITS:
+        return str(dump.device.unit)
+    return MG_DL
+
+
+def format_notes(dump: Dump, fmt: str) -> list[str]:
+    """What a format had to leave out of ``dump``, for a note on stderr."""
+    if fmt == "libreview-csv":
+        count = libreview_csv.left_out(dump)
+        if count:
+            return [f"{count} records with an invalid reader date are not in the LibreView "
+                    "CSV (its rows need a time); every other format has them"]
+    if fmt.startswith("nightscout"):
+        count = nightscout.left_out(dump)
+        if count:
+            return [f"{count} records without a place in UTC (see time_status) are not in "
+                    "the Nightscout files (they need an instant); every other format has them"]
+    return []
 
 
 def render(dump: Dump, fmt: str, *, unit: str = MG_DL, date_style: str | None = None) -> str:

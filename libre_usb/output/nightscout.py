@@ -1,0 +1,160 @@
+"""``nightscout``: entries and treatments as JSON ready for a Nightscout server's API.
+
+The tool never posts (it opens no socket); docs/formats.md shows the ``curl`` lines.
+
+* **entries** (``/api/v1/entries``, ``/api/v3/entries``): history and scans as ``sgv``
+  (scans with ``direction`` from their trend arrow), strip tests as ``mbg``; always mg/dL, as
+  Nightscout stores glucose.
+* **treatments** (``/api/v1/treatments``, ``/api/v3/treatments``): rapid-acting insulin as
+  ``Correction Bolus`` (``insulin``), carbs as ``Carb Correction`` (``carbs``), notes as
+  ``Note``, exercise as ``Exercise``, a new sensor as ``Sensor Start``; everything else the
+  reader holds (long-acting insulin, which Nightscout has no type for and must not count as a
+  bolus; ketones, medication, clock changes, readings flagged invalid, undecoded records, new
+  kinds) as a ``Note`` whose ``notes`` says what it is.
+
+Every document carries what API v3 requires of a new document (``identifier``, ``date`` in
+epoch milliseconds, ``utcOffset`` in minutes, ``app``) and what API v1 clients read
+(``dateString`` / ``created_at`` in UTC, ``device`` / ``enteredBy``). The ``identifier`` is a
+UUID (version 5) of reader serial, source command, record id and part
+(:mod:`libre_usb.output.identity`): the same record always gets the same identifier, so
+re-posting overlapping dumps never duplicates (API v3 de-duplicates by it).
+
+A record the timeline could not place in UTC (ambiguous, unanchored or invalid reader time,
+or no zone) has no ``date`` to give: it is left out, and counted (:func:`left_out`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import IO, Any
+
+from ..devices import MODELS
+from ..model import (
+    Dump,
+    ExerciseRecord,
+    FoodRecord,
+    GlucoseRecord,
+    HistoryRecord,
+    InsulinRecord,
+    NoteRecord,
+    ReadingRecord,
+    Record,
+    ScanRecord,
+)
+from . import describe
+from .identity import parts
+
+APP = "libre-dump"
+#: the namespace of our identifiers (a fixed UUID; the name is never looked up)
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "nightscout.libre-dump.invalid")
+#: trend arrow (model.TREND_NAMES) -> Nightscout direction
+DIRECTIONS = {0: "NONE", 1: "SingleDown", 2: "FortyFiveDown", 3: "Flat", 4: "FortyFiveUp",
+              5: "SingleUp"}
+#: where a LO or HI reading is put (the range limits LibreView and Tidepool use)
+LOW, HIGH = 40, 500
+
+
+def identifier(serial: str, source: str, record_id: int, part: int, what: str = "") -> str:
+    name = f"{serial}/{source}/{record_id}/{part}" + (f"/{what}" if what else "")
+    return str(uuid.uuid5(NAMESPACE, name))
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{when.microsecond // 1000:03d}Z"
+
+
+def _glucose(record: HistoryRecord | ReadingRecord) -> int | None:
+    if record.invalid:
+        return None
+    if record.glucose_mg_dl is not None:
+        return record.glucose_mg_dl
+    out_of_range = getattr(record, "out_of_range", None)
+    return {"LO": LOW, "HI": HIGH}.get(out_of_range or "")
+
+
+def left_out(dump: Dump) -> int:
+    """Records without a place in UTC: not in this format."""
+    return sum(1 for record in dump.records if record.utc is None)
+
+
+def documents(dump: Dump) -> dict[str, list[dict[str, Any]]]:
+    """``{"entries": [...], "treatments": [...]}``, each oldest first."""
+    serial = dump.device.serial or ""
+    model = MODELS.get(dump.device.model)
+    device = f"{model.title if model else dump.device.model} {serial}".strip()
+    zone = None
+    if dump.timezone is not None:
+        from .timeline import resolve_zone
+
+        zone = resolve_zone(dump.timezone)
+    entries: list[dict[str, Any]] = []
+    treatments: list[dict[str, Any]] = []
+
+    def common(record: Record, part: int, when: dt.datetime, what: str = "") -> dict[str, Any]:
+        offset = zone.utcoffset(when.replace(tzinfo=None)) if zone is not None else None
+        return {
+            "identifier": identifier(serial, record.source, record.record_id, part, what),
+            "date": int(when.timestamp() * 1000),
+            "utcOffset": 0 if offset is None else int(offset.total_seconds() // 60),
+            "app": APP,
+        }
+
+    def treatment(record: Record, part: int, event: str, when: dt.datetime | None = None,
+                  what: str = "", **fields: Any) -> None:
+        at = when or record.utc
+        assert at is not None
+        treatments.append({"eventType": event, "created_at": _iso(at), **fields,
+                           "enteredBy": APP, **common(record, part, at, what)})
+
+    for record, part in zip(dump.records, parts(dump.records), strict=True):
+        when = record.utc
+        if when is None:
+            continue
+        if isinstance(record, HistoryRecord | ScanRecord | GlucoseRecord):
+            value = _glucose(record)
+            if value is None:
+                treatment(record, part, "Note", notes=describe.text(record))
+            else:
+                entry: dict[str, Any] = {"type": "mbg" if isinstance(record, GlucoseRecord)
+                                         else "sgv"}
+                entry[entry["type"]] = value
+                if isinstance(record, ScanRecord) and record.trend is not None:
+                    entry["direction"] = DIRECTIONS.get(record.trend, "NOT COMPUTABLE")
+                entry.update({"dateString": _iso(when), "device": device,
+                              **common(record, part, when)})
+                entries.append(entry)
+            if isinstance(record, HistoryRecord) and record.first_after_insertion:
+                start = when - dt.timedelta(minutes=record.sensor_runtime_min or 0)
+                treatment(record, part, "Sensor Start", when=start, what="sensor-start",
+                          notes="New sensor (first reading after insertion)")
+        elif isinstance(record, InsulinRecord):
+            if record.units is not None and "long" not in record.insulin_type:
+                treatment(record, part, "Correction Bolus", insulin=float(record.units),
+                          notes=f"{record.insulin_type} insulin")
+            else:
+                amount = "no amount" if record.units is None else f"{record.units} U"
+                treatment(record, part, "Note",
+                          notes=f"{record.insulin_type} insulin, {amount}")
+        elif isinstance(record, FoodRecord):
+            if record.carbs_g is not None:
+                treatment(record, part, "Carb Correction", carbs=record.carbs_g)
+            else:
+                treatment(record, part, "Note", notes="Food, no amount")
+        elif isinstance(record, NoteRecord):
+            treatment(record, part, "Note", notes=record.text)
+        elif isinstance(record, ExerciseRecord):
+            treatment(record, part, "Exercise", notes="Exercise")
+        else:
+            treatment(record, part, "Note", notes=describe.text(record))
+    entries.sort(key=lambda doc: (doc["date"], doc["identifier"]))
+    treatments.sort(key=lambda doc: (doc["date"], doc["identifier"]))
+    return {"entries": entries, "treatments": treatments}
+
+
+def write(dump: Dump, out: IO[str], part: str | None = None) -> None:
+    docs = documents(dump)
+    json.dump(docs if part is None else docs[part], out, ensure_ascii=False, indent=1)
+    out.write("\n")

@@ -1,0 +1,246 @@
+"""``libreview-csv`` read back by parsers nobody here wrote.
+
+* cgm-format (PyPI, dev extra): its LibreView parser detects the file and gives back the same
+  glucose readings, strip tests, insulin and carbs, in mg/dL and in mmol/L.
+* Tidepool's uploader (``lib/drivers/abbott/libreViewDriver.js``): its record-type rules
+  mirrored here step by step (one preamble line; units from the header names; ``Device``
+  rows only; ``Device Timestamp`` through moment's non-strict ``DD/MM/YYYY HH:mm``; types
+  0-3 read from the column ``<type name> <unit>``; ketone units must be mmol/L).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections import Counter
+
+import pytest
+from click.testing import CliRunner
+from simdumps import content_dump
+
+from libre_usb.cli import main
+from libre_usb.model import (
+    Dump,
+    FoodRecord,
+    GlucoseRecord,
+    HistoryRecord,
+    InsulinRecord,
+    KetoneRecord,
+    ReadingRecord,
+    Record,
+    ScanRecord,
+)
+from libre_usb.output import export, libreview_csv
+from libre_usb.output.units import MG_DL, MMOL_L, mmol_l
+
+
+@pytest.fixture(scope="module")
+def dump() -> Dump:
+    return content_dump(3, days=15)
+
+
+def minute(when: dt.datetime) -> dt.datetime:
+    return when.replace(second=0, microsecond=0)
+
+
+def valid_glucose(records: tuple[Record, ...], cls: type[Record]) -> list[tuple[dt.datetime,
+                                                                               int]]:
+    out = []
+    for r in records:
+        if type(r) is cls and isinstance(r, HistoryRecord | ReadingRecord) and \
+                not r.invalid and r.glucose_mg_dl is not None and r.local_time is not None:
+            out.append((minute(r.local_time), r.glucose_mg_dl))
+    return out
+
+
+# -- Tidepool's rules, mirrored ------------------------------------------------------------
+
+TIDEPOOL_TYPES = {0: "Historic Glucose", 1: "Scan Glucose", 2: "Strip Glucose", 3: "Ketone"}
+TIDEPOOL_GLUCOSE_UNITS = ("mg/dL", "mmol/L")
+
+
+def moment_non_strict(text: str) -> dt.datetime:
+    """moment(text, 'DD/MM/YYYY HH:mm') without strict mode: the tokens are read in order and
+    any non-alphanumeric separator is skipped."""
+    day, month, year, hour, minute_ = (int(n) for n in re.findall(r"\d+", text)[:5])
+    return dt.datetime(year, month, day, hour, minute_)
+
+
+def tidepool_read(text: str) -> list[tuple[str, str, dt.datetime, float]]:
+    end = text.index("\n") + 1  # the preamble is everything up to the first line end
+    reader = csv.DictReader(io.StringIO(text[end:]))
+    fields = reader.fieldnames or []
+    units: dict[str, str] = {}
+    for field in fields:
+        for name in TIDEPOOL_TYPES.values():
+            if field.startswith(name):
+                units[name] = field.replace(f"{name} ", "")
+    for record_type in (0, 1, 2):
+        assert units[TIDEPOOL_TYPES[record_type]] in TIDEPOOL_GLUCOSE_UNITS
+    assert units["Ketone"] == "mmol/L"
+    out = []
+    for row in reader:
+        if row["Device"] == "":
+            continue
+        when = moment_non_strict(row["Device Timestamp"])
+        record_type = int(row["Record Type"])
+        if record_type not in TIDEPOOL_TYPES:
+            continue
+        name = TIDEPOOL_TYPES[record_type]
+        value = float(row[f"{name} {units[name]}"])  # a number, or the import fails
+        out.append((f"{row['Device']} {row['Serial Number']}", name, when, value))
+    return out
+
+
+@pytest.mark.parametrize("unit", [MG_DL, MMOL_L])
+def test_tidepool_rules_read_every_reading(dump: Dump, unit: str) -> None:
+    text = export.render(dump, "libreview-csv", unit=unit)
+    rows = tidepool_read(text)
+    devices = {row[0] for row in rows}
+    assert devices == {f"FreeStyle Libre {dump.device.serial}"}  # one device, by serial
+
+    def expected(cls: type[Record]) -> Counter[tuple[dt.datetime, float]]:
+        return Counter((when, float(value if unit == MG_DL else mmol_l(value)))
+                       for when, value in valid_glucose(dump.records, cls))
+
+    def got(name: str) -> Counter[tuple[dt.datetime, float]]:
+        return Counter((when, value) for _, kind, when, value in rows if kind == name)
+
+    assert got("Historic Glucose") == expected(HistoryRecord) and got("Historic Glucose")
+    assert got("Scan Glucose") == expected(ScanRecord) and got("Scan Glucose")
+    assert got("Strip Glucose") == expected(GlucoseRecord) and got("Strip Glucose")
+    ketones = Counter((minute(r.local_time), float(r.ketone_mmol_l))
+                      for r in dump.records if isinstance(r, KetoneRecord)
+                      and r.local_time is not None and r.ketone_mmol_l is not None)
+    assert got("Ketone") == ketones and ketones
+
+
+def test_file_shape_is_libreviews(dump: Dump) -> None:
+    text = export.render(dump, "libreview-csv")
+    assert not text.startswith("\ufeff") and "\r\n" in text
+    lines = text.split("\r\n")
+    assert lines[0].startswith("Glucose Data,Generated on,") and \
+        lines[0].endswith(",Generated by,libre-dump")
+    assert len(lines[0].split(",")) == 5
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[1] == libreview_csv.columns("mg/dL") and len(rows[1]) == 19
+    assert all(len(row) == 19 for row in rows[2:])
+    types = [int(row[3]) for row in rows[2:]]
+    assert types == sorted(types)  # grouped by record type
+    assert set(types) == {0, 1, 2, 3, 4, 5, 6}
+
+
+def cgm_format_read(text: str) -> object:
+    cgm_format = pytest.importorskip(
+        "cgm_format", reason="cgm-format (dev extra) is the independent LibreView parser")
+    parser = cgm_format.FormatParser
+    detected = parser.detect_format(text)
+    return detected, parser.parse_to_unified(text, detected)
+
+
+@pytest.mark.parametrize("unit", [MG_DL, MMOL_L])
+def test_cgm_format_reads_the_same_values(dump: Dump, unit: str) -> None:
+    text = export.render(dump, "libreview-csv", unit=unit)
+    detected, frame = cgm_format_read(text)
+    assert str(detected).endswith("LIBRE_EU" if unit == MMOL_L else "LIBRE")
+    rows = frame.to_dicts()  # type: ignore[attr-defined]
+
+    def values(event: str, column: str) -> Counter[tuple[dt.datetime, float]]:
+        return Counter((row["datetime"], round(row[column], 1)) for row in rows
+                       if row["event_type"] == event and row[column] is not None)
+
+    factor = 18.0182  # cgm-format's mmol/L -> mg/dL factor (cgm_format.MMOL_TO_MGDL)
+
+    def as_read(value: int) -> float:
+        return float(value) if unit == MG_DL else round(float(mmol_l(value)) * factor, 1)
+
+    sensor = Counter((when, as_read(v)) for cls in (HistoryRecord, ScanRecord)
+                     for when, v in valid_glucose(dump.records, cls))
+    strips = Counter((when, as_read(v)) for when, v in valid_glucose(dump.records,
+                                                                        GlucoseRecord))
+    assert values("EGV_READ", "glucose") == sensor and sensor
+    assert values("CALIBRAT", "glucose") == strips and strips
+
+    def logged(kind: str) -> Counter[tuple[dt.datetime, float]]:
+        out: Counter[tuple[dt.datetime, float]] = Counter()
+        for r in dump.records:
+            if r.local_time is None:
+                continue
+            if isinstance(r, InsulinRecord) and r.units is not None and \
+                    kind != "carbs" and ("long" in r.insulin_type) == (kind == "slow"):
+                out[(minute(r.local_time), float(r.units))] += 1
+            if isinstance(r, FoodRecord) and kind == "carbs" and r.carbs_g is not None:
+                out[(minute(r.local_time), float(r.carbs_g))] += 1
+        return out
+
+    assert values("INS_FAST", "insulin_fast") == logged("fast") and logged("fast")
+    assert values("INS_SLOW", "insulin_slow") == logged("slow") and logged("slow")
+    assert values("CARBS_IN", "carbs") == logged("carbs") and logged("carbs")
+
+
+def test_the_reader_unit_is_the_default(tmp_path: object) -> None:
+    runner = CliRunner()
+    out = runner.invoke(main, ["dump", "--device", "sim:libre?days=2", "-f", "libreview-csv"])
+    assert out.exit_code == 0, out.stderr
+    header = out.stdout.splitlines()[1]
+    assert "Historic Glucose mg/dL" in header  # the virtual Libre shows mg/dL
+    out = runner.invoke(main, ["dump", "--device", "sim:libre?days=2", "-f", "libreview-csv",
+                               "--unit", "mmol/L"])
+    assert "Historic Glucose mmol/L" in out.stdout.splitlines()[1]
+
+
+@pytest.mark.parametrize("style", sorted(libreview_csv.DATE_STYLES))
+def test_date_styles_write_the_reader_clock(dump: Dump, style: str) -> None:
+    text = export.render(dump, "libreview-csv", date_style=style)
+    rows = list(csv.reader(io.StringIO(text)))[2:]
+    formats = {"dmy": "%d-%m-%Y %H:%M", "dmy-slash": "%d/%m/%Y %H:%M",
+               "mdy": "%m-%d-%Y %I:%M %p", "mdy-24h": "%m-%d-%Y %H:%M",
+               "iso": "%Y-%m-%d %H:%M"}
+    times = Counter(dt.datetime.strptime(row[2], formats[style]) for row in rows)
+    expected = Counter(minute(r.local_time) for r in dump.records if r.local_time is not None)
+    assert times == expected
+
+
+def test_lo_hi_and_invalid_readings() -> None:
+    """The Neo's strips include HI and LO: written at 500 and 40 mg/dL (2.2 / 27.8 mmol/L),
+    where Tidepool marks them out of range. Readings the reader flagged invalid are notes
+    (type 6), never values."""
+    neo = content_dump(2, days=60, model="neo")
+    out_of_range = [r for r in neo.records if isinstance(r, ReadingRecord) and r.out_of_range
+                    and not isinstance(r, KetoneRecord)]
+    assert {r.out_of_range for r in out_of_range} == {"HI", "LO"}
+    for unit, (low, high) in ((MG_DL, ("40", "500")), (MMOL_L, ("2.2", "27.8"))):
+        for record in out_of_range:
+            record_type, cells = libreview_csv.row_of(record, unit)
+            assert record_type == 2 and cells == {14: low if record.out_of_range == "LO"
+                                                  else high}
+    libre = content_dump(3, days=30)
+    invalid = [r for r in libre.records if isinstance(r, HistoryRecord) and r.invalid]
+    assert invalid
+    record_type, cells = libreview_csv.row_of(invalid[0], MG_DL)
+    assert record_type == 6 and "Invalid history reading" in cells[13]
+
+
+def test_records_without_a_valid_date_are_left_out_and_counted(dump: Dump) -> None:
+    import dataclasses
+
+    broken = dataclasses.replace(dump.records[0], local_time=None)
+    changed = dataclasses.replace(dump, records=(broken, *dump.records[1:]))
+    text = export.render(changed, "libreview-csv")
+    assert len(list(csv.reader(io.StringIO(text)))) == len(dump.records) - 1 + 2
+    notes = export.format_notes(changed, "libreview-csv")
+    assert notes and notes[0].startswith("1 records with an invalid reader date")
+
+
+def test_every_kind_has_a_row(dump: Dump) -> None:
+    """Nothing is dropped: notes, exercise, medication, clock changes and undecoded records
+    are type-6 rows with their text."""
+    text = export.render(dump, "libreview-csv")
+    notes = [row[13] for row in csv.reader(io.StringIO(text)) if row[3] == "6"]
+    assert any(n.startswith("Reader clock changed from") for n in notes)
+    assert any(n.startswith("Unknown record type") for n in notes)
+    assert "Exercise" in notes and "Medication" in notes
+    texts = {r.text for r in dump.records if r.kind.value == "note"}  # type: ignore[attr-defined]
+    assert texts and texts <= set(notes)

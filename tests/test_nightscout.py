@@ -1,0 +1,171 @@
+"""``nightscout``: the documented shapes (docs/nightscout.schema.json), what Nightscout's API
+v3 checks on a new document (mirrored from cgm-remote-monitor ``lib/api3``: identifier,
+``date`` after 2000-01-01, ``utcOffset`` within a day, ``app``), stable identifiers across
+overlapping dumps, and cgm-format (PyPI, dev extra) reading the files back."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import zoneinfo
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+from simdumps import content_dump
+
+from libre_usb.cli import main
+from libre_usb.model import (
+    Dump,
+    FoodRecord,
+    GlucoseRecord,
+    HistoryRecord,
+    InsulinRecord,
+    ScanRecord,
+)
+from libre_usb.output import export, nightscout
+from libre_usb.output.period import Period
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" /
+                     "nightscout.schema.json").read_text(encoding="utf-8"))
+#: cgm-remote-monitor lib/api3/const.json
+MIN_TIMESTAMP, MIN_UTC_OFFSET, MAX_UTC_OFFSET = 946684800000, -1440, 1440
+
+
+@pytest.fixture(scope="module")
+def dump() -> Dump:
+    return content_dump(3, days=20)
+
+
+@pytest.fixture(scope="module")
+def docs(dump: Dump) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = json.loads(export.render(dump, "nightscout"))
+    return out
+
+
+def test_files_follow_the_documented_shapes(docs: dict[str, list[dict[str, Any]]]) -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    jsonschema.Draft202012Validator(SCHEMA).validate(docs)
+    events = Counter(t["eventType"] for t in docs["treatments"])
+    assert set(events) == {"Correction Bolus", "Carb Correction", "Note", "Exercise",
+                           "Sensor Start"}
+    assert {e["type"] for e in docs["entries"]} == {"sgv", "mbg"}
+
+
+def test_api_v3_would_accept_every_document(docs: dict[str, list[dict[str, Any]]]) -> None:
+    """lib/api3/generic/create/validate.js + shared/operationTools.validateCommon."""
+    for doc in docs["entries"] + docs["treatments"]:
+        assert isinstance(doc["identifier"], str) and doc["identifier"].strip()
+        assert isinstance(doc["date"], int) and doc["date"] > MIN_TIMESTAMP
+        assert isinstance(doc["utcOffset"], int)
+        assert MIN_UTC_OFFSET <= doc["utcOffset"] <= MAX_UTC_OFFSET
+        assert isinstance(doc["app"], str) and doc["app"].strip()
+        stamp = doc.get("dateString") or doc["created_at"]
+        parsed = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=dt.timezone.utc)
+        assert int(parsed.timestamp() * 1000) == doc["date"]
+    identifiers = [d["identifier"] for d in docs["entries"] + docs["treatments"]]
+    assert len(identifiers) == len(set(identifiers))
+
+
+def test_values_directions_and_offsets(dump: Dump,
+                                       docs: dict[str, list[dict[str, Any]]]) -> None:
+    def ms(when: dt.datetime | None) -> int:
+        assert when is not None
+        return int(when.timestamp() * 1000)
+
+    sgv = Counter((e["date"], e["sgv"]) for e in docs["entries"] if e["type"] == "sgv")
+    readings = [r for r in dump.records if isinstance(r, HistoryRecord | ScanRecord)
+                and not r.invalid and r.glucose_mg_dl is not None]
+    assert sgv == Counter((ms(r.utc), r.glucose_mg_dl) for r in readings)
+    mbg = Counter((e["date"], e["mbg"]) for e in docs["entries"] if e["type"] == "mbg")
+    strips = [r for r in dump.records if isinstance(r, GlucoseRecord) and not r.invalid
+              and r.glucose_mg_dl is not None]
+    assert mbg == Counter((ms(r.utc), r.glucose_mg_dl) for r in strips) and mbg
+    arrows = {1: "SingleDown", 2: "FortyFiveDown", 3: "Flat", 4: "FortyFiveUp",
+              5: "SingleUp"}
+    scans = {ms(r.utc): arrows[r.trend] for r in dump.records
+             if isinstance(r, ScanRecord) and r.trend in arrows and not r.invalid}
+    got = {e["date"]: e["direction"] for e in docs["entries"] if "direction" in e}
+    assert got == scans and scans
+    # utcOffset is the zone's offset at that instant (Berlin, June: +2 h)
+    zone = zoneinfo.ZoneInfo("Europe/Berlin")
+    for entry in docs["entries"]:
+        when = dt.datetime.fromtimestamp(entry["date"] / 1000, zone)
+        offset = when.utcoffset()
+        assert offset is not None and entry["utcOffset"] == offset.total_seconds() // 60
+
+
+def test_identifiers_are_stable_across_overlapping_dumps(dump: Dump) -> None:
+    assert dump.device.clock is not None
+    cut = dump.device.clock - dt.timedelta(days=10)
+    first = nightscout.documents(dataclasses.replace(
+        dump, records=Period(None, cut + dt.timedelta(days=5)).select(dump.records)))
+    second = nightscout.documents(dataclasses.replace(
+        dump, records=Period(cut, None).select(dump.records)))
+    whole = nightscout.documents(dump)
+    for kind in ("entries", "treatments"):
+        a = {d["identifier"]: d for d in first[kind]}
+        b = {d["identifier"]: d for d in second[kind]}
+        shared = a.keys() & b.keys()
+        assert shared, "the overlap must share documents"
+        assert all(a[i] == b[i] for i in shared)  # same record, same document
+        assert {d["identifier"] for d in whole[kind]} == a.keys() | b.keys()
+
+
+def test_only_placed_records_and_a_note_for_the_rest(dump: Dump) -> None:
+    unplaced = dataclasses.replace(dump.records[0], utc=None, time_status="ambiguous")
+    changed = dataclasses.replace(dump, records=(unplaced, *dump.records[1:]))
+    notes = export.format_notes(changed, "nightscout-entries")
+    assert notes and notes[0].startswith("1 records without a place in UTC")
+
+
+def test_separate_arrays_for_posting(dump: Dump, docs: dict[str, list[dict[str, Any]]]) -> None:
+    assert json.loads(export.render(dump, "nightscout-entries")) == docs["entries"]
+    assert json.loads(export.render(dump, "nightscout-treatments")) == docs["treatments"]
+
+
+def test_cgm_format_reads_the_files_back(dump: Dump,
+                                         docs: dict[str, list[dict[str, Any]]]) -> None:
+    cgm_format = pytest.importorskip(
+        "cgm_format", reason="cgm-format (dev extra) is the independent Nightscout reader")
+    frame = cgm_format.FormatParser.parse_nightscout(json.dumps(docs["entries"]),
+                                                     json.dumps(docs["treatments"]))
+    rows = frame.to_dicts()
+
+    def utc_naive(when: dt.datetime | None) -> dt.datetime:
+        assert when is not None
+        return when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    glucose = Counter((row["datetime"], row["glucose"]) for row in rows
+                      if row["event_type"] == "EGV_READ")
+    readings = Counter((utc_naive(r.utc), float(r.glucose_mg_dl)) for r in dump.records
+                       if isinstance(r, HistoryRecord | ScanRecord) and not r.invalid
+                       and r.glucose_mg_dl is not None)
+    assert glucose == readings and readings
+    insulin = Counter((row["datetime"], row["insulin_fast"]) for row in rows
+                      if row["event_type"] == "INS_FAST")
+    rapid = Counter((utc_naive(r.utc), float(r.units)) for r in dump.records
+                    if isinstance(r, InsulinRecord) and r.units is not None
+                    and "long" not in r.insulin_type)
+    assert insulin == rapid and rapid
+    carbs = Counter((row["datetime"], row["carbs"]) for row in rows
+                    if row["event_type"] == "CARBS_IN")
+    food = Counter((utc_naive(r.utc), float(r.carbs_g)) for r in dump.records
+                   if isinstance(r, FoodRecord) and r.carbs_g)
+    assert carbs == food and food
+
+
+def test_cli_writes_each_file(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for fmt in ("nightscout-entries", "nightscout-treatments"):
+        out = tmp_path / f"{fmt}.json"
+        result = runner.invoke(main, ["dump", "--device", "sim:libre?days=2", "--tz",
+                                      "Europe/Berlin", "-f", fmt, "-o", str(out)])
+        assert result.exit_code == 0, result.stderr
+        items = json.loads(out.read_text(encoding="utf-8"))
+        assert isinstance(items, list) and items
