@@ -414,6 +414,10 @@ class Archive:
         current = versions <= {MODEL_VERSION} and kinds <= {kind.value for kind in Kind}
         return DeviceInfo.from_dict(json.loads(row[0])), row[1], current
 
+    def device(self, serial: str | None = None) -> DeviceInfo:
+        """The reader's device info as its newest archived dump read it."""
+        return self._head(self._pick(serial)[0])[0]
+
     def _rows(self, reader_id: int, period: Period, columns: str) -> Iterator[Any]:
         start, end = period.bounds()
         where = "reader_id = ?"

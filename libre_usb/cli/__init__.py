@@ -43,6 +43,9 @@ COMMANDS: dict[str, LazyCommand] = {
                         "record count and settings."),
     "list": LazyCommand("libre_usb.cli.device_cmds", "list_cmd",
                         "List attached FreeStyle readers and the URI to reach each."),
+    "report": LazyCommand("libre_usb.cli.report_cmd", "report",
+                          "Write an Ambulatory Glucose Profile (AGP) page, or its metrics as "
+                          "JSON."),
     "schema": LazyCommand("libre_usb.cli.schema_cmd", "schema",
                           "Print the JSON Schema (draft 2020-12) that every `dump --format "
                           "json` output follows."),

@@ -4,6 +4,7 @@ LibreView CSV and in Nightscout treatments), so nothing the reader sends is drop
 from __future__ import annotations
 
 import json
+from decimal import ROUND_HALF_UP, Decimal
 
 from ..model import (
     HistoryRecord,
@@ -18,6 +19,19 @@ _BASE = frozenset({"kind", "record_id", "source", "record_type", "local_time", "
                    "time_status"})
 
 
+def amount(value: Decimal) -> str:
+    """A dose or ketone value without trailing noise: ``3`` whether stored as 3 or 3.0
+    (a JSON round trip turns one into the other), ``2.5`` and ``0.60`` as they are."""
+    if value == value.to_integral():
+        return format(value.to_integral(), "f")
+    return format(value, "f")
+
+
+def ketone_value(value: Decimal) -> str:
+    """mmol/L with the two decimals readers give (raw / 18), however it was stored."""
+    return format(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), "f")
+
+
 def invalid_reading(record: HistoryRecord | ReadingRecord) -> str:
     value = "" if record.glucose_mg_dl is None else f", value {record.glucose_mg_dl} mg/dL"
     flag = ", error flag" if isinstance(record, ReadingRecord) and record.error_flag else ""
@@ -27,7 +41,7 @@ def invalid_reading(record: HistoryRecord | ReadingRecord) -> str:
 
 def ketone(record: KetoneRecord) -> str:
     if record.ketone_mmol_l is not None:
-        return f"Ketone {record.ketone_mmol_l} mmol/L"
+        return f"Ketone {ketone_value(record.ketone_mmol_l)} mmol/L"
     return f"Ketone {record.out_of_range or 'without a value'}"
 
 

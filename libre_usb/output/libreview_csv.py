@@ -110,10 +110,6 @@ def _glucose(value: int, unit: str) -> str:
     return str(value) if unit == MG_DL else str(mmol_l(value))
 
 
-def _number(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
-
-
 def row_of(record: Record, unit: str) -> tuple[int, dict[int, str]]:
     """(record type, {column index: cell}) of one record."""
     glucose_columns = {HISTORIC: 4, SCAN: 5, STRIP: 14}
@@ -134,14 +130,14 @@ def row_of(record: Record, unit: str) -> tuple[int, dict[int, str]]:
         if record.invalid or (record.ketone_mmol_l is None and record.out_of_range is None):
             return OTHER, {13: describe.invalid_reading(record)}
         if record.ketone_mmol_l is not None:
-            return KETONE, {15: _number(record.ketone_mmol_l)}
+            return KETONE, {15: describe.ketone_value(record.ketone_mmol_l)}
         return KETONE, {15: str(KETONE_HI) if record.out_of_range == "HI" else "0.0"}
     if isinstance(record, InsulinRecord):
         long = "long" in record.insulin_type
         if record.units is None:
             label = "Long-acting" if long else "Rapid-acting"
             return INSULIN, {11 if long else 6: f"{label} insulin, no amount"}
-        return INSULIN, {12 if long else 7: _number(record.units)}
+        return INSULIN, {12 if long else 7: describe.amount(record.units)}
     if isinstance(record, FoodRecord):
         if record.carbs_g is None:
             return FOOD, {8: "Food, no amount"}

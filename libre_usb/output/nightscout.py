@@ -135,7 +135,8 @@ def documents(dump: Dump) -> dict[str, list[dict[str, Any]]]:
                 treatment(record, part, "Correction Bolus", insulin=float(record.units),
                           notes=f"{record.insulin_type} insulin")
             else:
-                amount = "no amount" if record.units is None else f"{record.units} U"
+                amount = ("no amount" if record.units is None
+                          else f"{describe.amount(record.units)} U")
                 treatment(record, part, "Note",
                           notes=f"{record.insulin_type} insulin, {amount}")
         elif isinstance(record, FoodRecord):
