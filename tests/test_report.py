@@ -216,19 +216,45 @@ def _chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess[bytes]:
 @pytest.mark.skipif(not CHROMIUM.exists(),
                     reason="/usr/bin/chromium is not installed (apt-get install -y chromium); "
                            "the AGP page is not checked in a browser")
-def test_page_renders_in_headless_chromium_and_prints_on_a4(dump: Dump, tmp_path: Path) -> None:
+def test_page_renders_in_headless_chromium_and_prints_on_a4(tmp_path: Path) -> None:
+    """The acceptance run: `libre-dump report --device sim:libre -o agp.html`, opened in
+    Chromium; the numbers on the rendered page are iglu-python's on the same readings."""
     from test_upload_html import _png_pixels
 
-    data = from_dump(dump)
-    metrics = agp.compute(data.glucose, data.period)
+    runner = CliRunner()
     page = tmp_path / "agp.html"
-    page.write_text(report.render(data, unit="mg/dL"), encoding="utf-8")
+    result = runner.invoke(main, ["report", "--device", "sim:libre", "--tz", "Europe/Berlin",
+                                  "-o", str(page)])
+    assert result.exit_code == 0, result.stderr
+    saved = tmp_path / "same.json"
+    result = runner.invoke(main, ["dump", "--device", "sim:libre", "--tz", "Europe/Berlin",
+                                  "-o", str(saved)])
+    assert result.exit_code == 0, result.stderr
+    from libre_usb.output import export
+
+    values = [v for _, v in readings(export.load_dump(saved))]
+
     dom = _chromium("--dump-dom", page.as_uri(), tmp=tmp_path).stdout.decode("utf-8")
     ranges = re.search(r'<table id="ranges">.*?</table>', dom, re.S)
     assert ranges is not None and ranges.group(0).count("<tr") == 5
-    in_range = re.search(r'id="range-in_range".*?<td class="num">([\d.]+) %', dom, re.S)
-    assert in_range is not None
-    assert float(in_range.group(1)) == pytest.approx(metrics.ranges["in_range"], abs=0.05)
+
+    def shown(row: str) -> float:
+        found = re.search(rf'id="{row}">.*?<td class="num">([\d.]+)', dom, re.S)
+        assert found is not None, row
+        return float(found.group(1))
+
+    ig = iglu()
+    import pandas as pd
+
+    series = pd.Series(values, dtype=float)
+    in_range = ig.in_range_percent(series, target_ranges=[[70, 180]])["in_range_70_180"]
+    above = ig.above_percent(series, targets_above=[180, 250])
+    assert shown("range-in_range") == pytest.approx(in_range, abs=0.05)
+    assert shown("range-high") == pytest.approx(above["above_180"] - above["above_250"],
+                                                abs=0.05)
+    assert shown("metric-mean") == pytest.approx(ig.mean_glu(series), abs=0.5)
+    assert shown("metric-gmi") == pytest.approx(ig.gmi(series), abs=0.05)
+    assert shown("metric-cv") == pytest.approx(ig.cv_glu(series), abs=0.05)
     for part in ('<svg id="agp"', 'class="band-5-95"', 'class="band-25-75"',
                  'class="median"', 'id="tir-bar"', "marker-insulin", "marker-food",
                  "marker-note"):
