@@ -1,0 +1,141 @@
+"""The archive and the AGP report at the scale of years, each command as the user runs it
+(its own process, wall time), best of R rounds.
+
+Setup: the virtual reader's content for 3 years + 2 weeks (one Libre reader, about 125,000
+records). The archive holds the first 3 years; the new dump is the reader's last 90 days, so
+76 of its days are archived already and 14 are new, as when a user syncs every few weeks.
+
+Rows (ratio = ours / baseline, judged against the target):
+
+* ``archive: sync 90 d``: ``sync --dump`` into a copy of the 3-year archive, against the same
+  sync into an empty archive: the years already archived may cost little (target 1.5x).
+* ``archive: export <format>``: ``export`` of the whole archive, against writing the same
+  records in the same format from the saved 3-year dump file without an archive. json and
+  ndjson stream the stored text (target 1x: never slower than without an archive); the other
+  formats rebuild the records and are shown, not judged.
+* ``archive: report html/json``: ``report --archive`` against ``report --dump`` of the saved
+  3-year file (target 1x).
+* ``... (2 s budget)``: issue 15's absolute limit for sync, the json/ndjson export and the
+  report: wall seconds against a 2 s budget (target 1x).
+* archive size: bytes per record and MB for the 3 years (shown).
+
+``--quick`` uses 3 months instead of 3 years.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..core import ROOT, Context, Row, case, run_ours
+
+BUDGET_S = 2.0
+ZONE = "Europe/Berlin"
+
+
+def _data(workdir: Path, days: int) -> dict[str, Path]:
+    """The archive of all but the last 14 days, its dump file, the newest 90-day dump."""
+    from libre_usb.archive import Archive
+    from libre_usb.devices import MODELS
+    from libre_usb.model import DeviceInfo, Dump
+    from libre_usb.output import export, timeline
+    from libre_usb.output.period import Period
+    from libre_usb.simulator.content import generate
+
+    content = generate(11, days=days + 14)
+    device = DeviceInfo(model="libre", product_id=MODELS["libre"].product_ids[0],
+                        serial=content.serial, unit=content.unit, clock=content.clock,
+                        record_count=content.record_counter)
+    full = timeline.place(Dump(device=device, records=tuple(content.records)), ZONE)
+    assert full.device.clock is not None
+    old = dataclasses.replace(full, records=Period(
+        None, full.device.clock - dt.timedelta(days=14)).select(full.records))
+    new = dataclasses.replace(full, records=Period(
+        full.device.clock - dt.timedelta(days=90), None).select(full.records))
+    paths = {"archive": workdir / "years.sqlite", "years": workdir / "years.json",
+             "new": workdir / "new.json"}
+    paths["archive"].unlink(missing_ok=True)
+    with Archive(paths["archive"], create=True) as archive:
+        archive.sync(old, "bench")
+    paths["years"].write_text(export.render(old, "json"), encoding="utf-8")
+    paths["new"].write_text(export.render(new, "json"), encoding="utf-8")
+    return paths
+
+
+def _wall(args: list[str]) -> float:
+    done = run_ours(args)
+    if done.returncode != 0:
+        raise RuntimeError(f"libre-dump {' '.join(args)}: {done.stderr.strip()[-400:]}")
+    return done.wall
+
+
+def _without_archive(years: Path, fmt: str) -> float:
+    """The same records written as ``fmt`` from the saved dump file, in a process of its
+    own, the way ``dump`` renders them."""
+    code = ("import sys; from libre_usb.output import export; "
+            "d = export.load_dump(sys.argv[1]); "
+            "open(sys.argv[2], 'w').write(export.render(d, sys.argv[3], "
+            "unit=export.default_unit(d, sys.argv[3])))")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, str(years), os.devnull, fmt], check=True,
+                   capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return time.perf_counter() - start
+
+
+@case("archive")
+def archive(ctx: Context) -> Iterator[Row]:
+    days = 91 if ctx.quick else 3 * 365
+    size = "3 months" if ctx.quick else "3 years"
+    paths = _data(ctx.workdir, days)
+    rounds = max(1, min(ctx.rounds, 3))
+
+    def best(func: object) -> float:
+        assert callable(func)
+        return min(func() for _ in range(rounds))
+
+    target = ctx.workdir / "target.sqlite"
+
+    def sync_into(source: Path | None) -> float:
+        target.unlink(missing_ok=True)
+        if source is not None:
+            shutil.copyfile(source, target)
+        return _wall(["sync", "--dump", str(paths["new"]), "--archive", str(target), "-q"])
+
+    into_years, into_empty = best(lambda: sync_into(paths["archive"])), best(
+        lambda: sync_into(None))
+    yield Row("archive: sync 90 d, into the archive vs into an empty one", size, into_years,
+              into_empty, "s", target=1.5)
+    yield Row("archive: sync 90 d (2 s budget)", size, into_years, BUDGET_S, "s", target=1.0)
+    for fmt in ("ndjson", "json", "csv", "libreview-csv", "nightscout"):
+        ours = best(lambda fmt=fmt: _wall(["export", "--archive", str(paths["archive"]),
+                                           "-f", fmt, "-o", os.devnull]))
+        base = best(lambda fmt=fmt: _without_archive(paths["years"], fmt))
+        streamed = fmt in ("ndjson", "json")
+        yield Row(f"archive: export {fmt}, vs from the dump file", size, ours, base, "s",
+                  target=1.0 if streamed else None)
+        if streamed:
+            yield Row(f"archive: export {fmt} (2 s budget)", size, ours, BUDGET_S, "s",
+                      target=1.0)
+    for fmt in ("html", "json"):
+        ours = best(lambda fmt=fmt: _wall(["report", "--archive", str(paths["archive"]),
+                                           "-f", fmt, "-o", os.devnull]))
+        base = best(lambda fmt=fmt: _wall(["report", "--dump", str(paths["years"]), "-f", fmt,
+                                           "-o", os.devnull]))
+        yield Row(f"archive: report {fmt}, vs from the dump file", size, ours, base, "s",
+                  target=1.0)
+        yield Row(f"archive: report {fmt} (2 s budget)", size, ours, BUDGET_S, "s",
+                  target=1.0)
+    from libre_usb.archive import Archive
+
+    with Archive(paths["archive"]) as store:
+        stats = store.stats()
+    yield Row("archive: file size per record", size, stats["bytes_per_record"],
+              float("nan"), "bytes", note=f"{stats['records']} records")
+    yield Row("archive: file size", size, stats["bytes"] / 1e6, float("nan"), "MB")
