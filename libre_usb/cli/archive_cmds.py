@@ -21,6 +21,7 @@ from .device_cmds import (
     date_style_option,
     device_options,
     open_session,
+    status_line,
     tz_option,
 )
 
@@ -58,10 +59,11 @@ def read_dump(device: str | None, model: str | None, timeout: float,
             loaded = timeline.place(loaded, timeline.resolve_zone(tz))
         return loaded, f"file:{dump_path}"
     zone = timeline.resolve_zone(tz)  # a bad zone fails before the reader is touched
-    progress = not quiet and sys.stderr.isatty()
-    with open_session(device, model, timeout, record_path, progress) as session:
+    status = status_line(quiet)
+    with open_session(device, model, timeout, record_path, status) as session:
         result = session.dump()
         uri = session.transport.uri if hasattr(session, "transport") else (device or "")
+    status.finish()
     return timeline.place(result, zone), uri or (device or "reader")
 
 
