@@ -17,7 +17,6 @@ from ..output.atomic import atomic_write
 from ..output.period import Period
 from ..output.units import UNITS
 from .device_cmds import (
-    _no_redacted_transcript,
     date_style_option,
     device_options,
     open_session,
@@ -91,7 +90,6 @@ def sync(device: str | None, model: str | None, timeout: float, record_path: str
     reader counting again) is kept apart and reported, never overwritten. Exit 0 even with
     conflicts: they are data, listed here and by `libre-dump archive --conflicts`.
     """
-    _no_redacted_transcript(None, record_path)
     dump, origin = read_dump(device, model, timeout, record_path, quiet, dump_path, tz)
     with Archive(archive_path or default_path(), create=True) as archive:
         result = archive.sync(dump, origin)
