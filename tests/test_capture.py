@@ -684,3 +684,40 @@ def test_the_fuzz_seeds_decode() -> None:
         (exchange,) = observer.finish().text_exchanges()
         assert exchange.status == "ok" and exchange.reply is not None
         assert exchange.reply.lines == (b"JCMV123-45678",)
+
+
+@_SETTINGS
+@given(st.lists(st.tuples(st.sampled_from(["in", "out"]), st.binary(min_size=64, max_size=64)),
+                max_size=40))
+def test_a_converted_transcript_holds_every_captured_report(
+        reports: list[tuple[str, bytes]]) -> None:
+    """--transcript keeps every report of the capture (each direction's reports in their
+    captured order; replies may move up to the request they answer)."""
+    blob = pcap_bytes(usbmon_session([(d, r, float(i)) for i, (d, r) in enumerate(reports)]),
+                      220)
+    capture = read_capture_bytes(blob)
+    if not reports:
+        return
+    session = PassiveSession(CaptureTransport(capture, capture.select()), "libre")
+    lines = session.transcript_lines()
+    back = read_capture_bytes("\n".join(lines).encode(), max_reports=1000)
+    got = back.devices["transcript"].reports
+    for direction in ("in", "out"):
+        assert [r for d, r, _ in got if d == direction] == [
+            r for d, r in reports if d == direction]
+
+
+def test_an_encrypted_capture_converts_to_a_transcript_that_still_decrypts(
+        fsh_capture: tuple[list[tuple[str, bytes, float]], dict[str, list[Any]]],
+        tmp_path: Path) -> None:
+    wire, rows = fsh_capture
+    path = tmp_path / "fsh.pcapng"
+    path.write_bytes(pcapng_bytes(usbmon_session(
+        wire, descriptors=(device_descriptor(0x1A61, 0x3950), INSULINX_CONFIG_WITH_OUT),
+        interrupt_out=True), 220))
+    out = tmp_path / "fsh.jsonl"
+    code, _, err = _cli("capture", "-q", str(path), "--transcript", str(out))
+    assert code == 0, err
+    session = PassiveSession(CaptureTransport.open(str(out)))
+    assert session.conversation.decrypted
+    assert [r.decode() for r in session.replies()["$sn?"].lines] == rows["$sn?"]
