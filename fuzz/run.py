@@ -15,7 +15,10 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports(include=["libre_usb"]):
-    import libre_usb.upload.load  # noqa: F401 - instrumented for coverage feedback
+    # imported here so that they are instrumented for coverage feedback
+    import libre_usb.protocol.observer
+    import libre_usb.transport.capture
+    import libre_usb.upload.load  # noqa: F401
     from fuzz.targets import MAX_LEN, TARGETS, run_target
 
 
