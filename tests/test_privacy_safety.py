@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from captures import UPLOAD_EXAMPLE, need
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from libre_usb.cli import main
 from libre_usb.cli.device_cmds import dump as dump_command
@@ -348,3 +350,46 @@ def test_a_shareable_transcript_of_hostile_lines_hides_them_and_replays(
                 for r in records] == [
             (r["record_id"], r["local_time"], r.get("glucose_mg_dl"), r.get("units"))
             for r in b["records"][group]]
+
+
+# -- the shareable transcript's rules on any line ----------------------------------------------
+
+_WORD = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x2FF,
+                                       blacklist_characters=',"'), min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(model=st.sampled_from(sorted(MODELS)), data=st.data())
+def test_transcript_rules_hide_every_text_of_any_line(model: str, data: st.DataObject) -> None:
+    """Any record line, of a known layout or not, with hostile texts anywhere: the rewritten
+    line keeps its length, decodes to the same records (or is replaced whole, and counted),
+    and none of its texts survives."""
+    from libre_usb.output.redact import TranscriptPolicy
+    from libre_usb.protocol.text.records import parse_lines
+    from libre_usb.transport.shareable import TranscriptRules
+
+    device_model = MODELS[model]
+    source = data.draw(st.sampled_from(device_model.records))
+    # the field counts of known layouts half the time, any count otherwise
+    count = data.draw(st.one_of(st.sampled_from([11, 13, 15, 16, 19, 20, 28, 35, 37, 38, 44,
+                                                 47]), st.integers(min_value=1, max_value=50)))
+    numbers = st.one_of(st.integers(min_value=0, max_value=2),
+                        st.integers(min_value=0, max_value=300)).map(str)
+    fields = data.draw(st.lists(st.one_of(numbers, _WORD), min_size=count, max_size=count))
+    if data.draw(st.booleans()):  # a type the parsers know, at the model's type position
+        at = 0 if source.command == "$result?" else 1
+        if at < len(fields):
+            fields[at] = data.draw(st.sampled_from(["0", "2", "5", "6", "7", "9", "10", "12"]))
+    line = ",".join(f'"{f}"' if data.draw(st.booleans()) and not f.isdigit() else f
+                    for f in fields).encode("utf-8")
+    policy = TranscriptPolicy()
+    rules = TranscriptRules(device_model, policy)
+    (new,) = rules.reply_lines(source.command, (line,))
+    assert len(new) == len(line)
+    before = parse_lines(source.parser, [line], source.command)
+    after = parse_lines(source.parser, [new], source.command)
+    if policy.counts["record lines replaced whole"] == 0:
+        assert policy.decoded_shape(after) == policy.decoded_shape(before)
+    texts = {f for f in fields if any(c.isalpha() for c in f) and len(f.strip()) >= 2}
+    for text in texts:
+        assert text.encode("utf-8") not in new, (text, new)

@@ -334,3 +334,22 @@ def test_rewrite_reply_masks_bytes_after_the_status_line() -> None:
     stream = build_text_reply(b"ok\r\n") + b"Leftover name"
     result = rewrite_reply([stream], lambda lines: lines)
     assert result.how == "rewritten" and b"Leftover" not in result.payloads[0]
+
+
+def test_a_plain_transcript_of_a_clear_reader_becomes_shareable_by_replaying_it(
+        tmp_path: Path) -> None:
+    """Someone who already recorded a plain transcript need not read the reader again:
+    replaying it with ``--record --redact`` writes the shareable one (clear readers; a
+    Libre 2/3 plain transcript cannot be replayed, its session keys are gone)."""
+    plain, shared = tmp_path / "plain.jsonl", tmp_path / "shared.jsonl"
+    first = _cli("dump", "-d", "sim:libre_pro?seed=8&days=3", "--record", str(plain), "-q",
+                 "--tz", "UTC")
+    _cli("dump", "-d", f"replay:{plain}", "--record", str(shared), "--redact", "-q",
+         "--tz", "UTC")
+    again = _cli("dump", "-d", f"replay:{shared}", "-q", "--tz", "UTC")
+    a, b = json.loads(first), json.loads(again)
+    assert _read(shared)[0]["format"] == "libre-dump shareable transcript"
+    assert a["device"]["serial"] not in shared.read_text(encoding="utf-8")
+    for group, records in a["records"].items():
+        assert [{k: r.get(k) for k in DECODED} for r in records] == [
+            {k: r.get(k) for k in DECODED} for r in b["records"][group]]
