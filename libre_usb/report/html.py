@@ -41,6 +41,9 @@ h2 { font-size: 11pt; margin: 4mm 0 1.5mm; border-bottom: 1px solid #cbd5e0; }
 table { border-collapse: collapse; }
 td, th { padding: 0.6mm 2mm; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+#ranges td { white-space: nowrap; }
+#ranges td.target { color: #4a5568; font-size: 8pt; }
+.note { color: #4a5568; font-size: 8pt; margin: 1mm 0 0; }
 .days { display: grid; grid-template-columns: 1fr 1fr; gap: 3mm 5mm; }
 .day { break-inside: avoid; page-break-inside: avoid; }
 .day h3 { font-size: 9pt; margin: 0; }
@@ -103,8 +106,8 @@ def _range_rows(metrics: Metrics, units: _Units) -> str:
         "high": f"{units.value(HIGH + 1)}–{units.value(VERY_HIGH)}",
         "very_high": f"&gt;{units.value(VERY_HIGH)}",
     }
-    targets = {"very_low": "&lt;1 %", "low": "&lt;4 % (with very low)", "in_range": "&gt;70 %",
-               "high": "&lt;25 % (with very high)", "very_high": "&lt;5 %"}
+    targets = {"very_low": "&lt;1 %", "low": "&lt;4 %*", "in_range": "&gt;70 %",
+               "high": "&lt;25 %*", "very_high": "&lt;5 %"}
     rows = []
     for name, _, _ in reversed(RANGES):
         rows.append(f'<tr id="range-{name}"><td><span style="color:{RANGE_COLOURS[name]}">■'
@@ -262,8 +265,9 @@ def render(data: ReportData, metrics: Metrics, unit: str) -> str:
         warnings,
         '<section><h2>Glucose statistics and targets</h2><div class="top">',
         _summary(metrics, units),
-        f'<div>{_tir_bar(metrics)}</div><table id="ranges">{_range_rows(metrics, units)}'
-        "</table></div></section>",
+        f'<div>{_tir_bar(metrics)}</div><div><table id="ranges">{_range_rows(metrics, units)}'
+        '</table><p class="note">Consensus targets for most adults with type 1 or 2 diabetes; '
+        "* low and high include very low and very high.</p></div></div></section>",
         f"<section><h2>Ambulatory glucose profile (modal day)</h2>{_modal_day(metrics, units)}"
         "</section>",
         f'<h2>Daily glucose profiles: {shown}</h2><p class="legend">{legend}</p>',
