@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .. import jsonsafe
 from ..devices import MODELS
 from ..errors import DeviceTimeout, InputError, ProtocolError
 from ..model import Dump
@@ -130,7 +130,7 @@ def list_cmd(as_json: bool) -> None:
     """List attached FreeStyle readers and the URI to reach each."""
     readers = list_attached()
     if as_json:
-        click.echo(json.dumps([r.__dict__ for r in readers], indent=1))
+        click.echo(jsonsafe.dumps([r.__dict__ for r in readers], indent=1))
         return
     if not readers:
         click.echo("no FreeStyle reader attached ('libre-dump doctor' explains what the "
@@ -164,7 +164,7 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
         device_info = redact_dump(Dump(device=device_info, records=())).device
     data = device_info.to_dict()
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=1))
+        click.echo(jsonsafe.dumps(data, ensure_ascii=False, indent=1))
         return
     labels = (("model", "Model"), ("serial", "Serial"), ("software_version", "Software"),
               ("unit", "Unit"), ("clock", "Clock"), ("patient_name", "Patient name"),

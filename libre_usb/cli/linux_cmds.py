@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
 
+from .. import jsonsafe
 from ..errors import EXIT_DEVICE, DeviceError
 from ..linux import doctor as doctor_mod
 from ..linux import udev as udev_mod
@@ -120,7 +120,7 @@ def doctor(as_json: bool) -> None:
     """
     report = doctor_mod.diagnose()
     if as_json:
-        click.echo(json.dumps(report, indent=2, sort_keys=True))
+        click.echo(jsonsafe.dumps(report, indent=2, sort_keys=True))
     else:
         click.echo(render_doctor(report))
     if not report["ok"]:

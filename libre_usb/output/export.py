@@ -17,12 +17,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from .. import jsonsafe
 from ..errors import InputError
+from ..inputs import read_input
 from ..model import GROUPS, SCHEMA_VERSION, DeviceInfo, Dump, Kind, Record
 from . import libreview_csv, nightscout
 from .units import MG_DL, MMOL_L, UNITS, mmol_l
@@ -89,7 +90,7 @@ def dump_document(dump: Dump, unit: str = MG_DL) -> dict[str, Any]:
 
 
 def write_json(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
-    json.dump(dump_document(dump, unit), out, ensure_ascii=False, indent=1)
+    out.write(jsonsafe.dumps(dump_document(dump, unit), indent=1))
     out.write("\n")
 
 
@@ -97,16 +98,16 @@ def write_ndjson(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
     _check_unit(unit)
     head = {"kind": "device", "format": FORMAT_NAME, "version": SCHEMA_VERSION, "unit": unit,
             "device": dump.device.to_dict(), "timezone": dump.timezone}
-    out.write(json.dumps(head, ensure_ascii=False) + "\n")
+    out.write(jsonsafe.dumps(head, ensure_ascii=False) + "\n")
     for record in sorted_records(dump.records):
-        out.write(json.dumps(record_dict(record, unit), ensure_ascii=False) + "\n")
+        out.write(jsonsafe.dumps(record_dict(record, unit), ensure_ascii=False) + "\n")
 
 
 def _cell(name: str, value: Any) -> str:
     if value is None:
         return ""
     if name in _JSON_CELLS:
-        return json.dumps(value, ensure_ascii=False)
+        return jsonsafe.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -207,7 +208,7 @@ def render_libreview(dump: Dump, zone: dt.tzinfo, *, redact: bool = True) -> str
     :mod:`libre_usb.output.libreview`); never a token, identifiers only with ``redact=False``."""
     from .libreview import build_upload
 
-    return json.dumps(build_upload(dump, tz=zone, redact=redact), ensure_ascii=False,
+    return jsonsafe.dumps(build_upload(dump, tz=zone, redact=redact), ensure_ascii=False,
                       indent=1) + "\n"
 
 
@@ -242,11 +243,14 @@ def _zone(head: dict[str, Any], source: str) -> str | None:
 def dump_from_ndjson(lines: Iterable[str], source: str = "input") -> Dump:
     iterator: Iterator[str] = iter(lines)
     try:
-        head = json.loads(next(iterator))
+        head = jsonsafe.loads(next(iterator), source, counted=True)
+        if not isinstance(head, dict):
+            raise _bad(source, "first line is not the device line")
         if head.get("kind") != "device" or head.get("format") != FORMAT_NAME:
             raise _bad(source, "first line is not the device line")
         device = DeviceInfo.from_dict(head["device"])
-        records = [Record.from_dict(json.loads(line)) for line in iterator if line.strip()]
+        records = [Record.from_dict(jsonsafe.loads(line, source, counted=True))
+                   for line in iterator if line.strip()]
     except StopIteration:
         raise _bad(source, "empty") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -267,7 +271,7 @@ def records_from_csv(text: str, source: str = "input") -> list[Record]:
             if cell == "" and name not in ("value_raw", "text", "source", "time_status"):
                 continue
             if name in _JSON_CELLS:
-                data[name] = json.loads(cell)
+                data[name] = jsonsafe.loads(cell, source)
             elif name in _BOOL_CELLS:
                 data[name] = cell == "true"
             elif name in _INT_CELLS:
@@ -285,31 +289,29 @@ def records_from_csv(text: str, source: str = "input") -> list[Record]:
 
 
 #: a dump file larger than this is refused (hostile or wrong input)
-MAX_DUMP_BYTES = 512 * 1024 * 1024
+#: (a 90-day dump is about 6 MB; any input kind, a pipe or /dev/stdin too: libre_usb.inputs)
+MAX_DUMP_BYTES = 64 * 1024 * 1024
 
 
 def load_dump(path: str | Path) -> Dump:
-    """Read a saved ``json`` or ``ndjson`` dump."""
-    path = Path(path)
+    """Read a saved ``json`` or ``ndjson`` dump (bounded in bytes, values and depth)."""
+    data = read_input(path, MAX_DUMP_BYTES)
+    jsonsafe.Budget(str(path)).feed(data)
     try:
-        size = path.stat().st_size
-        if size > MAX_DUMP_BYTES:
-            raise InputError(f"{path}: {size} bytes is larger than any reader dump")
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise _bad(str(path), "not UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
     stripped = text.lstrip("\ufeff").lstrip()
     if stripped.startswith("{") and "\n{" in stripped.strip():
         first = stripped.split("\n", 1)[0]
         try:
-            if json.loads(first).get("kind") == "device":
-                return dump_from_ndjson(stripped.splitlines(), str(path))
-        except ValueError:
-            pass
+            head = jsonsafe.loads(first, str(path), counted=True)
+        except InputError:
+            head = None
+        if isinstance(head, dict) and head.get("kind") == "device":
+            return dump_from_ndjson(stripped.splitlines(), str(path))
     try:
-        doc = json.loads(stripped)
-    except (ValueError, RecursionError) as exc:
-        raise _bad(str(path), f"invalid JSON: {exc}") from None
+        doc = jsonsafe.loads(stripped, str(path), counted=True)
+    except InputError as exc:
+        raise _bad(str(path), str(exc).removeprefix(f"{path}: ")) from None
     return dump_from_document(doc, str(path))

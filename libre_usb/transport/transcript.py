@@ -29,13 +29,16 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import io
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from .. import jsonsafe
 from ..errors import InputError, ProtocolError
+from ..inputs import open_input
 from ..output.atomic import atomic_write
 from ..protocol.frames import TEXT_COMMAND_TYPES, describe
 from .interface import REPORT_SIZE, DeviceURI, Transport, check_report
@@ -48,6 +51,8 @@ if TYPE_CHECKING:  # imported when used: the crypto modules are not needed for a
 MAX_TRANSCRIPT_BYTES = 256 * 1024 * 1024
 #: a longer line is not a transcript line (ours are about 170 characters)
 MAX_LINE = 64 * 1024
+#: most reports a transcript may hold (a 90-day dump is about 20,000)
+MAX_REPORTS = 250_000
 
 
 def _key(report: bytes) -> tuple[str, bytes]:
@@ -88,10 +93,9 @@ class ReplayTransport(Transport):
     def from_file(cls, path: str | Path) -> ReplayTransport:
         path = Path(path)
         try:
-            size = path.stat().st_size
-            if size > MAX_TRANSCRIPT_BYTES:
-                raise InputError(f"{path}: {size} bytes is too large for a transcript")
-            with path.open("r", encoding="utf-8") as handle:
+            # any input kind (a pipe, /dev/stdin, a FIFO) is bounded in bytes and in waiting
+            with open_input(path, MAX_TRANSCRIPT_BYTES) as raw, io.TextIOWrapper(
+                    io.BufferedReader(raw), encoding="utf-8") as handle:
                 return cls.from_lines(handle, str(path))
         except UnicodeDecodeError:
             raise InputError(f"{path}: not a transcript (not UTF-8 text)") from None
@@ -108,6 +112,7 @@ class ReplayTransport(Transport):
         exchanges: list[_Exchange] = []
         product_id: int | None = None
         decrypted = False
+        reports = 0
         for number, line in enumerate(_bounded_lines(lines, name), 1):
             if not line.strip():
                 continue
@@ -132,6 +137,10 @@ class ReplayTransport(Transport):
                 data = data[1:]
             if len(data) != REPORT_SIZE:
                 raise InputError(f"{name} line {number}: a report is 64 bytes, not {len(data)}")
+            reports += 1
+            if reports > MAX_REPORTS:
+                raise InputError(f"{name}: more than {MAX_REPORTS} reports; not a transcript "
+                                 "of one reader")
             if direction == "out":
                 exchanges.append(_Exchange(_key(data), [], msg_type=data[0]))
             elif exchanges:
@@ -259,11 +268,11 @@ class RecordingTransport(Transport):
                 self._reports, self.share, product_id=self.product_id, cipher=self._cipher,
                 encrypted=self.encrypted,
                 error=None if error is None else error.split(":", 1)[0])
-        lines = [json.dumps(self._meta)]
-        lines.extend(json.dumps({"dir": direction, "data": data.hex(), "t": t})
+        lines = [jsonsafe.dumps(self._meta)]
+        lines.extend(jsonsafe.dumps({"dir": direction, "data": data.hex(), "t": t})
                      for direction, data, t in self._reports)
         if error is not None:
-            lines.append(json.dumps({"dir": "end", "error": error}))
+            lines.append(jsonsafe.dumps({"dir": "end", "error": error}))
         return lines
 
     def save(self, *, error: str | None = None) -> None:

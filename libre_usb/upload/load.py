@@ -32,8 +32,6 @@ import dataclasses
 import datetime as dt
 import functools
 import io
-import json
-import math
 import os
 import re
 import urllib.parse
@@ -41,11 +39,13 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any, BinaryIO, ClassVar, cast
 
+from .. import jsonsafe
 from ..errors import InputError, MissingExtra
+from ..inputs import Input, open_input
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 #: deepest JSON nesting accepted (a real upload is 5 levels deep)
-MAX_DEPTH = 64
+MAX_DEPTH = jsonsafe.MAX_DEPTH
 _CHUNK = 64 * 1024
 #: what a secret value is replaced with
 SECRET = "(present, not shown)"  # noqa: S105 - a marker, not a password
@@ -209,10 +209,20 @@ class _Inflater:
         self.decomp = zlib.decompressobj(self.wbits)
         self.out = bytearray()
         self.started = False
+        #: the first byte of a gzip member header that ended a read (its magic straddles)
+        self.pending = b""
+        #: counts the JSON structure as it inflates (a bomb made of structure stops early)
+        self.budget: jsonsafe.Budget | None = None
+        self.sniffed = False
 
     def feed(self, data: bytes) -> None:
+        if self.pending:
+            data, self.pending = self.pending + data, b""
         while data:
             if self.decomp.eof:
+                if self.wbits == 31 and data == b"\x1f":
+                    self.pending = data  # the magic of the next member straddles two reads
+                    return
                 if self.wbits == 31 and data[:2] == b"\x1f\x8b":
                     self.decomp = zlib.decompressobj(self.wbits)  # the next gzip member
                 elif not data.strip(b"\0"):
@@ -226,13 +236,26 @@ class _Inflater:
             except zlib.error as exc:
                 raise _error(self.label, f"corrupt {self.method} data ({exc})") from None
             self.out += piece
+            self._count(piece)
             if len(self.out) > self.max_bytes:
                 raise _error(self.label, f"the {self.method} data expands past the "
                                          f"{self.max_bytes}-byte limit (a compression bomb?); "
                                          "stopped there (raise it with --max-bytes)")
             data = self.decomp.unused_data if self.decomp.eof else self.decomp.unconsumed_tail
 
+    def _count(self, piece: bytes) -> None:
+        if not self.sniffed and len(self.out) >= 16:
+            self.sniffed = True
+            if _looks_json(bytes(self.out[:16])):
+                self.budget = jsonsafe.Budget(self.label)
+                piece = bytes(self.out)
+        if self.budget is not None:
+            self.budget.feed(piece)
+
     def finish(self) -> bytes:
+        if self.pending:
+            raise _error(self.label, f"unexpected data after the end of the {self.method} "
+                                     "stream")
         if not self.started or not self.decomp.eof:
             raise _error(self.label, f"truncated {self.method} data (the stream ends before "
                                      "its end marker)")
@@ -371,44 +394,10 @@ def _apply_codings(data: bytes, codings: list[str], max_bytes: int,
 # -- JSON -----------------------------------------------------------------------------------
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    """A JSON number that overflows a float (``1e999``) would become ``inf``, which no
-    report can show and no JSON output may hold: refuse it."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text[:24]}{'...' if len(text) > 24 else ''} is out of range")
-    return value
-
-
 def parse_json(data: bytes, label: str, max_depth: int = MAX_DEPTH) -> Any:
-    """Bytes -> JSON value: UTF-8 (BOM ignored), no NaN/Infinity, nesting bounded."""
-    try:
-        text = _strip_bom(data).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _error(label, f"not UTF-8 text (byte {exc.start})") from None
-    try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
-    except RecursionError:
-        raise _error(label, f"JSON nested too deeply (limit {max_depth})") from None
-    except ValueError as exc:
-        raise _error(label, f"invalid JSON: {exc}") from None
-    _check_depth(value, max_depth, label)
-    return value
-
-
-def _check_depth(value: Any, limit: int, label: str) -> None:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            raise _error(label, f"JSON nested too deeply (limit {limit})")
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children
-                     if isinstance(child, (dict, list)))
+    """Bytes -> JSON value: UTF-8 (BOM ignored), no NaN/Infinity, nesting and the number of
+    values bounded (:mod:`libre_usb.jsonsafe`)."""
+    return jsonsafe.loads(data, label, max_depth=max_depth)
 
 
 # -- timestamps -----------------------------------------------------------------------------
@@ -849,12 +838,10 @@ def load_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTE
               ) -> list[Upload]:
     """Every upload in one file (one for a body; one per upload request in HAR/flows)."""
     name = str(path)
+    # closed in the finally below
+    handle = open_input(path, max_bytes, name, " (raise it with --max-bytes)")
     try:
-        handle = open(path, "rb")  # closed in the finally below
-    except OSError as exc:
-        raise _error(name, exc.strerror or str(exc)) from None
-    try:
-        return _load_handle(handle, name, max_bytes)
+        return _load_handle(cast(IO[bytes], handle), name, max_bytes)
     except OSError as exc:
         raise _error(name, exc.strerror or str(exc)) from None
     finally:
@@ -886,8 +873,11 @@ def _load_handle(handle: IO[bytes], name: str, max_bytes: int) -> list[Upload]:
     if decompress is not None:
         return _from_bytes(decompress(), name, max_bytes, method)
     if _is_tnetstring(head):
-        seekable = handle.seekable()
-        if seekable:
+        if isinstance(handle, Input):
+            handle.unread(head)  # a bounded stream: never a huge allocation for a length
+            handle.count_values(b":", jsonsafe.MAX_VALUES)  # each tnetstring value has one
+            return _flow_uploads(handle, name, max_bytes)
+        if handle.seekable():
             handle.seek(0)
             return _flow_uploads(handle, name, max_bytes)
         return _flow_uploads(io.BufferedReader(_Prefixed(head, handle)), name, max_bytes)

@@ -21,13 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import html
 import itertools
-import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from .. import jsonsafe
 from .diff import KINDS, DiffResult, KindResult, Pair, ReaderItem, UploadItem
 
 REPORT_FORMAT = "libre-dump-diff"
@@ -139,7 +139,7 @@ def report_dict(result: DiffResult) -> dict[str, Any]:
 
 
 def render_json(result: DiffResult) -> str:
-    return json.dumps(report_dict(result), ensure_ascii=False, indent=1) + "\n"
+    return jsonsafe.dumps(report_dict(result), ensure_ascii=False, indent=1) + "\n"
 
 
 # -- shared wording -----------------------------------------------------------------------------
@@ -468,6 +468,8 @@ def _html_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[str]
 _W, _H = 1120, 400
 _LEFT, _RIGHT, _TOP, _BOTTOM = 56, 16, 16, 84
 _GAP = dt.timedelta(minutes=45)
+#: the highest glucose the chart's axis goes to (mg/dL); higher values sit on the top edge
+_AXIS_MAX = 1000
 
 
 def _mg(values: dict[str, Any]) -> float | None:
@@ -531,8 +533,15 @@ def _svg_timeline(result: DiffResult) -> str:
     start = min(t for t, _ in everything)
     end = max(t for t, _ in everything)
     if end <= start:
-        end = start + dt.timedelta(hours=1)
-    top_value = max(400.0, math.ceil(max(v for _, v in everything) / 100) * 100)
+        try:
+            end = start + dt.timedelta(hours=1)
+        except OverflowError:  # a time at the end of the calendar (year 9999)
+            start = end - dt.timedelta(hours=1)
+    # The axis is clamped: a value past the top (an absurd 1e12 in an upload) is drawn at
+    # the top edge, so the number of ticks never depends on the data
+    highest = max(v for _, v in everything)
+    top_value = 400.0 if highest <= 400 else float(
+        min(_AXIS_MAX, math.ceil(min(highest, _AXIS_MAX) / 100) * 100))
     span = (end - start).total_seconds()
     plot_w = _W - _LEFT - _RIGHT
     plot_h = _H - _TOP - _BOTTOM
@@ -541,10 +550,10 @@ def _svg_timeline(result: DiffResult) -> str:
         return _LEFT + (time - start).total_seconds() / span * plot_w
 
     def y(value: float) -> float:
-        return _TOP + plot_h - min(value, top_value) / top_value * plot_h
+        return _TOP + plot_h - max(0.0, min(value, top_value)) / top_value * plot_h
 
     out = [head]
-    # grid and axes
+    # grid and axes: at most _AXIS_MAX / 100 + 1 ticks
     for tick in range(0, int(top_value) + 1, 100):
         ty = y(tick)
         out.append(f"<line x1=\"{_LEFT}\" y1=\"{ty:.1f}\" x2=\"{_W - _RIGHT}\" y2=\"{ty:.1f}\" "
