@@ -1,22 +1,77 @@
-"""``python -m libre_usb`` is the ``libre-dump`` command (:func:`run` is the console script)."""
+"""``python -m libre_usb`` and the ``libre-dump`` console script (:func:`run`).
+
+Signals are handled from the first instruction to the last, with the exit codes shells
+expect (128 + the signal number): Ctrl-C (SIGINT) exits 130, SIGTERM 143. Until the command
+line is set up (imports take a few tenths of a second) nothing can be half written, so a
+signal then ends the process at once with one line on stderr; from then on it unwinds (output
+files are atomic: no partial file is left) and a repeated signal is ignored while it does.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+from types import FrameType
+
+
+def _early(signum: int, frame: FrameType | None) -> None:
+    try:
+        what = b"terminated by SIGTERM" if signum == signal.SIGTERM else b"interrupted"
+        os.write(2, b"libre-dump: error: " + what + b"; no partial output was written\n")
+    except OSError:
+        pass
+    os._exit(128 + signum)
+
+
+def _flush(stream: object) -> None:
+    try:
+        stream.flush()  # type: ignore[attr-defined]
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def run() -> None:
-    """The ``libre-dump`` entry point. ``--version`` alone is answered without importing
-    click (the same line click's version option prints): it is what scripts and package
-    managers call most, and start-up is most of its cost (docs/performance.md)."""
-    if sys.argv[1:] == ["--version"]:
-        from . import __version__
+    """The entry point: handlers first, then the command line, then a controlled exit."""
+    signal.signal(signal.SIGINT, _early)
+    signal.signal(signal.SIGTERM, _early)
+    if sys.stderr is None:  # started with stderr closed (2>&-): messages go nowhere
+        sys.stderr = open(os.devnull, "w")
+    code: int | str | None = 0
+    try:
+        if sys.argv[1:] == ["--version"]:
+            # answered without importing click (the same line click's version option
+            # prints): it is what scripts and package managers call most, and start-up
+            # is most of its cost (docs/performance.md)
+            from . import __version__
 
-        sys.stdout.write(f"libre-dump, version {__version__}\n")
-        return
-    from .cli import main
+            sys.stdout.write(f"libre-dump, version {__version__}\n")
+        else:
+            from .cli import main
 
-    main(prog_name="libre-dump")
+            main(prog_name="libre-dump")
+    except SystemExit as exc:
+        code = exc.code
+    except KeyboardInterrupt:  # a signal between the command's end and here
+        code = 130
+    # the last instructions: no signal may turn a finished run into a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _flush(sys.stdout)
+    _flush(sys.stderr)
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        _early_message(str(code))
+        code = 1
+    os._exit(code)
+
+
+def _early_message(text: str) -> None:
+    try:
+        os.write(2, text.encode("utf-8", "replace") + b"\n")
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ code  meaning
 3     device not found or not accessible (permissions, unplugged)
 4     protocol error: bad checksum, bad MAC, unexpected reply
 5     timeout: the device stopped answering
-6     interrupted (Ctrl-C, SIGTERM); nothing partial was written
+130   interrupted (Ctrl-C, SIGINT); nothing partial was written
+143   terminated (SIGTERM); nothing partial was written
 ====  ============================================================
 """
 
@@ -24,7 +25,9 @@ EXIT_INPUT = 2
 EXIT_DEVICE = 3
 EXIT_PROTOCOL = 4
 EXIT_TIMEOUT = 5
-EXIT_INTERRUPTED = 6
+#: 128 + the signal number, as shells report a process a signal ended
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 class LibreDumpError(Exception):
@@ -95,3 +98,9 @@ class Interrupted(LibreDumpError):
     """The user or the system stopped the run (exit 6)."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class Terminated(Interrupted):
+    """SIGTERM stopped the run (exit 143)."""
+
+    exit_code = EXIT_TERMINATED

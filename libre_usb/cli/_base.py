@@ -1,17 +1,44 @@
-"""The root click group and the error handling every command shares."""
+"""The root click group and the error handling every command shares.
+
+Every failure is one line on stderr, ``libre-dump: error: ...``, and a documented exit
+code: library errors (:mod:`libre_usb.errors`), usage errors (exit 2, without click's usage
+block), signals (128 + N: 130 for Ctrl-C, 143 for SIGTERM). Text from the reader or an
+upload never reaches the terminal with its control characters (an escape sequence in a
+note is shown as ``\\x1b``, not obeyed).
+"""
 
 from __future__ import annotations
 
 import importlib
+import logging
+import math
+import signal
 import sys
 from collections.abc import Mapping
-from types import MappingProxyType
+from types import FrameType, MappingProxyType
 from typing import Any, NamedTuple
 
 import click
 
 from .. import __version__
-from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, Disconnected, Interrupted, LibreDumpError
+from ..errors import (
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    Disconnected,
+    Interrupted,
+    LibreDumpError,
+    Terminated,
+)
+from ..output.terminal import escape_controls
+
+
+def fail(message: str) -> None:
+    """Write one error line (control characters escaped, one line whatever the text)."""
+    line = " ".join(escape_controls(message).split())
+    try:
+        click.echo(f"libre-dump: error: {line}", err=True)
+    except OSError:
+        pass
 
 
 class LazyCommand(NamedTuple):
@@ -88,23 +115,43 @@ class _Group(click.Group):
             args = ["--debug"] + [a for a in args[:end] if a != "--debug"] + args[end:]
         return super().parse_args(ctx, args)
 
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            value = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
+        except click.UsageError as exc:  # bad option or argument: one line, not the usage
+            where = exc.ctx.command_path if exc.ctx is not None else "libre-dump"
+            fail(f"{exc.format_message()} (see '{where} --help')")
+            value = exc.exit_code
+        except click.Abort:  # click's own prompt interrupted
+            fail("interrupted; no partial output was written")
+            value = EXIT_INTERRUPTED
+        except click.ClickException as exc:
+            fail(exc.format_message())
+            value = exc.exit_code
+        if not standalone_mode:
+            return value
+        sys.exit(value if isinstance(value, int) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
         try:
             return super().invoke(ctx)
         except LibreDumpError as exc:
+            if isinstance(exc, Interrupted):
+                _hold_signals()
             if debug:
                 raise
             message = str(exc)
             if isinstance(exc, Disconnected):
                 # like Ctrl-C: output files are atomic, so none was left half written
                 message += "; no partial output was written"
-            click.echo(f"libre-dump: error: {message}", err=True)
+            fail(message)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
+            _hold_signals()
             if debug:
                 raise
-            click.echo("libre-dump: interrupted; no partial output was written", err=True)
+            fail("interrupted; no partial output was written")
             ctx.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:
             # the reader of our stdout went away (e.g. `| head`): not an error of ours
@@ -113,8 +160,25 @@ class _Group(click.Group):
         except OSError as exc:
             if debug:
                 raise
-            click.echo(f"libre-dump: error: {exc.strerror or exc}", err=True)
+            fail(str(exc.strerror or exc))
             ctx.exit(EXIT_INPUT)
+
+
+class Finite(click.FloatRange):
+    """A float in a range, and a number: ``nan`` and ``inf`` are refused (every comparison
+    with NaN is false, so a plain range lets it through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class _EscapingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().format(record))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
@@ -129,17 +193,31 @@ def main(debug: bool) -> None:
 
     Exit codes: 0 ok, 1 diff found differences, 2 usage or input error,
     3 device not found or not accessible, 4 protocol, checksum or MAC error,
-    5 timeout, 6 interrupted.
+    5 timeout, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM): 128 + the
+    signal number, as shells report it.
     """
-    import logging
-    import signal
-
+    handler = logging.StreamHandler()
+    handler.setFormatter(_EscapingFormatter("libre-dump: %(levelname)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="libre-dump: %(levelname)s: %(message)s")
-    # SIGTERM unwinds like Ctrl-C, so output files are cleaned up, not left half written
+                        handlers=[handler])
+    # From here on a signal unwinds (output files are cleaned up, not left half written)
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _terminate)
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise Interrupted("terminated by SIGTERM; no partial output was written")
+def _hold_signals() -> None:
+    """While unwinding after the first signal, later ones are ignored (no second traceback,
+    no "Exception ignored ... KeyboardInterrupt")."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    _hold_signals()
+    raise Interrupted("interrupted; no partial output was written")
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    _hold_signals()
+    raise Terminated("terminated by SIGTERM; no partial output was written")
 

@@ -18,10 +18,17 @@ from ..model import Dump
 from ..output import export, libreview_csv, timeline
 from ..output.atomic import atomic_write
 from ..output.redact import redact as redact_dump
+from ..output.terminal import escape_controls
 from ..output.units import UNITS
-from ..reader.session import DEFAULT_TIMEOUT_MS, Session
+from ..reader.session import (
+    DEFAULT_TIMEOUT_MS,
+    INFO_DEADLINE_S,
+    RECORDS_DEADLINE_S,
+    Session,
+)
 from ..transport.interface import Transport, list_attached, open_transport
 from ..transport.transcript import RecordingTransport
+from ._base import Finite
 from .status import StatusLine, dump_summary
 
 if TYPE_CHECKING:
@@ -38,9 +45,15 @@ def device_options(func: Callable[..., Any]) -> Callable[..., Any]:
                           "the first attached reader."),
         click.option("--model", type=click.Choice(sorted(MODELS)),
                      help="Reader model, when the device does not say (replay files)."),
-        click.option("--timeout", type=click.FloatRange(min=0.05, max=600),
+        click.option("--timeout", type=Finite(min=0.05, max=600),
                      default=DEFAULT_TIMEOUT_MS / 1000, show_default=True,
                      help="Seconds to wait for each report before giving up."),
+        click.option("--deadline", type=Finite(min=0.1, max=86400), metavar="SECONDS",
+                     expose_value=False, callback=_keep_deadline,
+                     help="Longest time one reply may take in all (a reader that keeps "
+                          "sending a little and never finishes). Default: "
+                          f"{INFO_DEADLINE_S:g} s for a reply of device information, "
+                          f"{RECORDS_DEADLINE_S:g} s for a record list."),
         click.option("--record", "record_path", type=click.Path(dir_okay=False),
                      help="Write every report exchanged to this transcript (JSON Lines)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress or notes on stderr."),
@@ -53,6 +66,10 @@ def device_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def status_line(quiet: bool) -> StatusLine:
     """The progress line: shown only when stderr is a terminal and --quiet is not given."""
     return StatusLine(enabled=not quiet and sys.stderr.isatty())
+
+
+def _keep_deadline(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+    ctx.meta["libre_dump.deadline"] = value
 
 
 @contextlib.contextmanager
@@ -83,8 +100,11 @@ def open_session(device: str | None, model: str | None, timeout: float,
     failure: BaseException | None = None
     session: Session | None = None
     try:
+        context = click.get_current_context(silent=True)
+        deadline = context.meta.get("libre_dump.deadline") if context is not None else None
         session = Session(transport, model, timeout_ms=int(timeout * 1000),
-                          progress=status.update if status is not None else None)
+                          progress=status.update if status is not None else None,
+                          deadline_s=deadline)
         if recorder is not None and shareable:
             from ..output.redact import TranscriptPolicy
             from ..transport.shareable import TranscriptRules
@@ -114,6 +134,12 @@ def _save_transcript(recorder: RecordingTransport, failure: BaseException | None
         recorder.save()
     elif isinstance(failure, (ProtocolError, DeviceTimeout)):
         recorder.save(error=f"{type(failure).__name__}: {failure}")
+
+
+def _say(text: str) -> None:
+    """A line for the terminal: the reader's texts are shown, their control characters are
+    not obeyed."""
+    click.echo(escape_controls(text))
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -177,18 +203,18 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
             value = "invalid or not set"
         if key in ("record_count", "unit", "software_version", "serial") and value is None:
             value = "not reported"  # the reader has no such command, or refused it
-        click.echo(f"{label + ':':16}{'' if value is None else value}")
+        _say(f"{label + ':':16}{'' if value is None else value}")
     settings = device_info.settings
     if "language_code" in settings:
         name = settings.get("language")
-        click.echo(f"{'Language:':16}{settings['language_code']}" + (f" ({name})" if name else ""))
+        _say(f"{'Language:':16}{settings['language_code']}" + (f" ({name})" if name else ""))
     for key, label in (("brand", "Brand"), ("clock_format", "Clock format")):
         if key in settings:
-            click.echo(f"{label + ':':16}{settings[key]}")
+            _say(f"{label + ':':16}{settings[key]}")
     reminders = [r for r in settings.get("reminders", []) if r.get("repeat") != "off"]
     for reminder in reminders:
         state = "on" if reminder.get("enabled") else "off"
-        click.echo(f"{'Reminder:':16}{reminder['action']} {reminder['repeat']} "
+        _say(f"{'Reminder:':16}{reminder['action']} {reminder['repeat']} "
                    f"{reminder['hour']:02d}:{reminder['minute']:02d} ({state})")
 
 

@@ -7,10 +7,12 @@ import click
 from ..output.atomic import atomic_write
 from ..output.export import load_dump
 from ..output.libreview import resolve_tz
+from ..output.terminal import escape_controls
 from ..output.timeline import place
 from ..upload.diff import DEFAULT_TIME_TOLERANCE, diff_uploads
 from ..upload.load import DEFAULT_MAX_BYTES, load_uploads
 from ..upload.report import FORMATS, render
+from ._base import Finite
 from .device_cmds import device_options, open_session, status_line
 
 
@@ -24,10 +26,10 @@ from .device_cmds import device_options, open_session, status_line
               show_default=True, help="Report format.")
 @click.option("--output", "-o", metavar="FILE",
               help="Write the report here (atomically) instead of stdout.")
-@click.option("--time-tolerance", type=click.FloatRange(min=0), default=DEFAULT_TIME_TOLERANCE,
+@click.option("--time-tolerance", type=Finite(min=0, max=10 ** 9), default=DEFAULT_TIME_TOLERANCE,
               show_default=True, metavar="SECONDS",
               help="Reader and upload times this close are the same time.")
-@click.option("--max-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_BYTES,
+@click.option("--max-bytes", type=click.IntRange(min=1, max=1 << 40), default=DEFAULT_MAX_BYTES,
               show_default=True, metavar="N",
               help="Refuse files and bodies that are (or decompress to) more than N bytes.")
 @click.option("--tz", metavar="ZONE",
@@ -62,6 +64,8 @@ def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None, model
         dump = place(dump, tz)
     result = diff_uploads(dump, loaded, tz=zone, time_tolerance=time_tolerance)
     text = render(result, fmt)
+    if fmt == "text":  # read on a terminal: texts from the upload or reader are shown, not obeyed
+        text = escape_controls(text)
     if output and output != "-":
         with atomic_write(output) as handle:
             handle.write(text)

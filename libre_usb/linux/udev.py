@@ -297,6 +297,8 @@ def install(
         changed = target.read_bytes() != data
     except OSError:
         changed = True
+    if Path(prefix).exists() and not Path(prefix).is_dir():
+        raise InputError(f"{prefix} is a file, not a directory")
     if not Path(prefix).is_dir():
         if not Path(prefix).parent.is_dir():
             raise InputError(f"{prefix} does not exist (nor does its parent directory)")

@@ -54,6 +54,11 @@ log = logging.getLogger("libre_usb.reader.session")
 DEFAULT_TIMEOUT_MS = 3000
 #: how often a read-only command whose reply arrived broken is sent again
 DEFAULT_RETRIES = 2
+#: the longest one reply may take in all, by its size class (``--deadline`` overrides both):
+#: a few lines of device information, or a record list (90 days of history is ~8,640 lines,
+#: about 7,000 reports: well under a minute on a real reader)
+INFO_DEADLINE_S = 30.0
+RECORDS_DEADLINE_S = 600.0
 _DRAIN_MS = 30
 _DRAIN_LIMIT = 4096
 
@@ -73,6 +78,7 @@ class Session:
         timeout_ms: int = DEFAULT_TIMEOUT_MS,
         retries: int = DEFAULT_RETRIES,
         progress: Progress | None = None,
+        deadline_s: float | None = None,
     ) -> None:
         self.transport = transport
         if isinstance(model, str):
@@ -87,6 +93,8 @@ class Session:
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.progress = progress
+        #: the longest one reply may take in all; None: by its size class
+        self.deadline_s = deadline_s
         self.conn = HostConnection(text_command_type=model.text_command_type)
         self.serial_from_init: str | None = None
         self.version_from_init: str | None = None
@@ -225,8 +233,21 @@ class Session:
         self.transport.write(self.conn.text_command(command))
         received = 0
         useful_at = time.monotonic()
+        limit = self._deadline(command)
+        deadline = useful_at + limit
         while True:
-            report = self.transport.read(self.timeout_ms)
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                # a reader that dribbles and never finishes: not retried (it would take
+                # another whole deadline)
+                self.conn.abort()
+                raise DeviceTimeout(
+                    f"the reader did not finish its reply to {command} within {limit:g} s "
+                    f"({received} reports; the deadline for one reply, see --deadline)")
+            report = self.transport.read(max(1, min(self.timeout_ms, remaining_ms)))
+            if report is None and time.monotonic() >= deadline and (
+                    time.monotonic() - useful_at) * 1000 < self.timeout_ms:
+                continue  # the deadline, not the timeout, cut this wait short
             if report is None:
                 self.conn.abort()
                 error = DeviceTimeout(
@@ -251,6 +272,13 @@ class Session:
             useful_at = time.monotonic()
             if self.progress is not None and event is None and received % 16 == 0:
                 self.progress(command, self.conn.reply_lines, self.bytes_in)
+
+    def _deadline(self, command: str) -> float:
+        if self.deadline_s is not None:
+            return self.deadline_s
+        if any(source.command == command for source in self.model.records):
+            return RECORDS_DEADLINE_S
+        return INFO_DEADLINE_S
 
     def records(self, command: str, parser: str, *, strict_count: bool = True) -> list[Record]:
         """Send a multi-record command and parse every line."""
