@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import enum
 import math
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -83,13 +84,20 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat(timespec="seconds")
 
 
-def _parse_time(value: Any) -> dt.datetime | None:
+def _parse_time(value: Any, aware: bool = False) -> dt.datetime | None:
+    """A saved time: reader times are naive (the reader's wall clock), ``utc`` is aware;
+    the other kind is refused (ValueError), never mixed (comparing them raises later)."""
     if value is None or value == "":
         return None
     text = str(value)
     if text.endswith("Z"):
-        return dt.datetime.fromisoformat(text[:-1]).replace(tzinfo=dt.timezone.utc)
-    return dt.datetime.fromisoformat(text)
+        parsed = dt.datetime.fromisoformat(text[:-1]).replace(tzinfo=dt.timezone.utc)
+    else:
+        parsed = dt.datetime.fromisoformat(text)
+    if (parsed.tzinfo is not None) != aware:
+        raise ValueError(f"{text[:40]!r}: expected a {'UTC' if aware else 'local'} time "
+                         f"{'ending in Z' if aware else 'without an offset'}")
+    return parsed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,6 +152,8 @@ def _to_json(value: Any) -> Any:
 
 
 _TIME_FIELDS = {"local_time", "utc", "old_time", "new_time"}
+#: bound of every saved number (a reader's are 32-bit; 10 digits at most)
+_NUMBER_LIMIT = 10 ** 10
 _DECIMAL_FIELDS = {"units", "ketone_mmol_l"}
 
 
@@ -170,6 +180,11 @@ def _checked(owner: str, field: dataclasses.Field[Any], value: Any) -> Any:
     ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
     if ok and isinstance(value, float) and not math.isfinite(value):
         ok = False
+    # every number a reader sends fits 32 bits (protocol.text.reply.MAX_DIGITS): a saved
+    # value beyond that would overflow a date, a float or a Decimal further on
+    if ok and isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+            -_NUMBER_LIMIT < value < _NUMBER_LIMIT):
+        ok = False
     if ok and field.name == "raw":
         ok = all(isinstance(item, list) and len(item) == 2 and type(item[0]) is int
                  and isinstance(item[1], str) for item in value)
@@ -185,7 +200,7 @@ def _checked(owner: str, field: dataclasses.Field[Any], value: Any) -> Any:
 
 def _from_json(name: str, value: Any) -> Any:
     if name in _TIME_FIELDS:
-        return _parse_time(value)
+        return _parse_time(value, aware=name == "utc")
     if name in _DECIMAL_FIELDS and value is not None:
         return Decimal(str(value))
     if name == "raw":
@@ -403,3 +418,9 @@ class Dump:
 
     def counts(self) -> dict[str, int]:
         return {GROUPS[kind]: len(self.by_kind(kind)) for kind in Kind}
+
+
+def sorted_records(records: Iterable[Record]) -> list[Record]:
+    """Records in a stable order: by source command, then record id (creation order);
+    records made from one reader line keep their order."""
+    return sorted(records, key=lambda r: (r.source, r.record_id))

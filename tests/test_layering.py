@@ -44,6 +44,12 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "libre_usb.linux": ("libre_usb.cli",),
     "libre_usb.model": ("libre_usb.",),
     "libre_usb.errors": ("libre_usb.",),
+    "libre_usb.jsonsafe": ("libre_usb.transport", "libre_usb.reader", "libre_usb.simulator",
+                           "libre_usb.output", "libre_usb.upload", "libre_usb.linux",
+                           "libre_usb.cli", "libre_usb.protocol", "libre_usb.inputs"),
+    "libre_usb.inputs": ("libre_usb.transport", "libre_usb.reader", "libre_usb.simulator",
+                         "libre_usb.output", "libre_usb.upload", "libre_usb.linux",
+                         "libre_usb.cli", "libre_usb.protocol", "libre_usb.jsonsafe"),
 }
 
 #: the one exception to "transport imports nothing of output": the recorder writes its
@@ -197,8 +203,10 @@ def test_the_package_has_no_import_circles() -> None:
 
 def test_the_package_root_holds_only_cross_cutting_modules() -> None:
     plain = sorted(p.name for p in PACKAGE.glob("*.py"))
-    assert plain == ["__init__.py", "__main__.py", "devices.py", "errors.py", "keys.py",
-                     "model.py"]
+    # inputs.py (bounded reading of any input kind) and jsonsafe.py (bounded JSON in, strict
+    # JSON out) serve every layer that reads files or writes JSON: upload, output, transport
+    assert plain == ["__init__.py", "__main__.py", "devices.py", "errors.py", "inputs.py",
+                     "jsonsafe.py", "keys.py", "model.py"]
 
 
 # --- the checker catches what it should ------------------------------------------------------

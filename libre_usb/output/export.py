@@ -24,7 +24,7 @@ from typing import IO, Any, Protocol
 from .. import jsonsafe
 from ..errors import InputError
 from ..inputs import read_input
-from ..model import GROUPS, SCHEMA_VERSION, DeviceInfo, Dump, Kind, Record
+from ..model import GROUPS, SCHEMA_VERSION, DeviceInfo, Dump, Kind, Record, sorted_records
 from . import libreview_csv, nightscout
 from .units import MG_DL, MMOL_L, UNITS, mmol_l
 
@@ -63,12 +63,6 @@ def record_dict(record: Record, unit: str = MG_DL) -> dict[str, Any]:
         if key == "glucose_mg_dl":
             out["glucose_mmol_l"] = None if value is None else float(mmol_l(value))
     return out
-
-
-def sorted_records(records: Iterable[Record]) -> list[Record]:
-    """Records in a stable order: by source command, then record id (creation order);
-    records made from one reader line keep their order."""
-    return sorted(records, key=lambda r: (r.source, r.record_id))
 
 
 def dump_document(dump: Dump, unit: str = MG_DL) -> dict[str, Any]:

@@ -65,6 +65,7 @@ from ..model import (
     ScanRecord,
     TimeChangeRecord,
 )
+from .redact import Redactor
 
 #: the top-level key of libre-dump's own annotation (not part of a vendor upload)
 ANNOTATION_KEY = "libreDump"
@@ -353,6 +354,7 @@ class _Builder:
         self.guessed: list[dict[str, Any]] = []
         self.flagged: set[int] = set()  # id() of readings that are first after a time change
         self.flag_notes: dict[int, int] = {}  # id(time change) -> record id flagged
+        self.redactor = Redactor()
 
     def times(self, record: Record, minus_minutes: int = 0) -> tuple[str, str, dt.datetime]:
         placed = record_instant(record, self.tz)
@@ -395,8 +397,14 @@ class _Builder:
             self.add("scheduledContinuousGlucoseEntries", record,
                      {"valueInMgPerDl": _glucose_value(record)}, self.glucose_extended(record))
             if record.first_after_insertion:
-                self.add("genericEntries", record, {"type": GENERIC_SENSORSTART}, {},
-                         minus_minutes=sensor_start_minutes(record))
+                try:
+                    self.add("genericEntries", record, {"type": GENERIC_SENSORSTART}, {},
+                             minus_minutes=sensor_start_minutes(record))
+                except OverflowError:
+                    # a runtime that puts the sensor start outside the calendar (a reader
+                    # value of billions of minutes): no start can be derived; the reading
+                    # itself is uploaded above and its runtime is in the dump
+                    pass
         elif isinstance(record, ScanRecord):
             extended = self.glucose_extended(record)
             flag = extended.pop("isFirstAfterTimeChange")
@@ -434,13 +442,9 @@ class _Builder:
             self.add("genericEntries", record, {"type": GENERIC_NOTE}, {"text": text})
 
     def leave_out(self, record: Record) -> None:
-        item = record.to_dict()
-        if isinstance(record, NoteRecord) and self.redact:
-            item["text"] = note_placeholder(record.comment_index)
-        if self.redact:
-            # comment texts sit in the raw fields of Libre $arresult? lines (29..34)
-            item["raw"] = [[index, REDACTED + "text" if 29 <= index <= 34 and text else text]
-                           for index, text in item.get("raw", [])]
+        # redacted by the one policy of --redact (output/redact.py): what we could not
+        # classify (raw fields, the fields of an unknown record) counts as identifying
+        item = (self.redactor.record(record) if self.redact else record).to_dict()
         item["reason"] = not_uploadable_reason(record)
         if isinstance(record, TimeChangeRecord) and id(record) in self.flag_notes:
             item["flaggedRecordNumber"] = self.flag_notes[id(record)]

@@ -17,13 +17,19 @@ the comment texts every Libre          comment has the same placeholder wherever
 (or ``fields``) at positions 29..34
 InsuLinx smart tags (``$gettags,2,2``  ``REDACTED-tag-<n>``, n = the tag number
 reply, ``settings.tags``)
-any other text in ``raw``/``fields``   ``REDACTED-text-<n>``, numbered by first appearance
-(a value that is not a number, HI or   (the same text always gets the same n within a dump)
-LO) and the texts of the InsuLinx
-reminder labels (``$getrmndrst,0``)
+any other value in ``raw``/``fields``  ``REDACTED-text-<n>``, numbered by first appearance
+that is not a small number (at most 4  (the same text always gets the same n within a dump)
+digits), HI or LO, and the texts of
+the InsuLinx reminder labels
+(``$getrmndrst,0``)
 =====================================  ====================================================
 
-Empty texts stay empty (an unused comment slot reveals nothing). Placeholders are the same as
+What we could not classify is treated as identifying: a field whose meaning is unknown
+(``raw``, the fields of an ``unknown`` record) keeps its value only when it cannot identify
+anyone (empty, HI/LO, a number of at most 4 digits: flags, error bits, small counts); a
+comment slot is replaced whatever it holds (a phone number typed as a note is digits). The
+first two fields of an ``unknown`` record (record id and type) are kept. Empty texts stay
+empty (an unused comment slot reveals nothing). Placeholders are the same as
 the ones ``libre_usb.output.libreview`` writes. They are numbered, never hashed: a reader serial or
 a short name is easy to recover from its hash.
 """
@@ -36,8 +42,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..model import DeviceInfo, Dump, NoteRecord, Record, UnknownRecord
-from .export import sorted_records
+from ..model import DeviceInfo, Dump, NoteRecord, Record, UnknownRecord, sorted_records
 
 PREFIX = "REDACTED-"
 SERIAL = PREFIX + "reader-serial"
@@ -49,6 +54,8 @@ _WHOLE_REPLIES = {"$sn?": SERIAL, "$serlnum?": SERIAL, "$ptname?": PATIENT_NAME,
 #: Libre ``$arresult?`` comment slots: field index -> comment number (protocol.md 4.2)
 COMMENT_FIELDS = {29 + i: i + 1 for i in range(6)}
 _NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)\Z")
+#: a number too short to identify anyone (flags, error bits, small counts, times)
+_SMALL_NUMBER = re.compile(r"[-+]?\d{1,4}(\.\d{0,4})?\Z")
 _TAG = re.compile(r"(T(\d+)=\d+,)(.*)\Z", re.DOTALL)
 _NUMBERED = re.compile(r"(\d+,)(.*)\Z", re.DOTALL)
 
@@ -75,10 +82,14 @@ class Redactor:
         return self.texts[value]
 
     def field(self, index: int, value: str, *, comment_slots: bool) -> str:
-        if not is_text(value):
+        """A field whose meaning we do not know: kept only when it cannot identify."""
+        if not value.strip():
             return value
         if comment_slots and index in COMMENT_FIELDS:
             return note(COMMENT_FIELDS[index])
+        stripped = value.strip()
+        if _SMALL_NUMBER.match(stripped) or stripped.upper() in ("HI", "LO"):
+            return value
         return self.text(value)
 
     # -- device -------------------------------------------------------------------------------
@@ -141,8 +152,11 @@ class Redactor:
                                    for index, value in record.raw)
         if isinstance(record, UnknownRecord):
             slots = libre_line and len(record.fields) >= 35
-            changes["fields"] = tuple(self.field(index, value, comment_slots=slots)
-                                      for index, value in enumerate(record.fields))
+            # the record id and type (the first two) are kept; the rest is unclassified
+            changes["fields"] = tuple(
+                value if index < 2 and _NUMBER.match(value.strip())
+                else self.field(index, value, comment_slots=slots)
+                for index, value in enumerate(record.fields))
         if isinstance(record, NoteRecord) and record.text:
             changes["text"] = note(record.comment_index)
         return dataclasses.replace(record, **changes) if changes else record

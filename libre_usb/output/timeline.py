@@ -168,8 +168,11 @@ def segments(changes: Sequence[TimeChangeRecord], clock: dt.datetime | None,
         if later is None or change.new_time is None or change.old_time is None:
             offsets[k - 1] = None
             continue
-        instant = change.new_time - later  # naive UTC
-        offsets[k - 1] = change.old_time - instant
+        try:
+            instant = change.new_time - later  # naive UTC
+            offsets[k - 1] = change.old_time - instant
+        except OverflowError:  # chained changes whose offsets add up past the calendar
+            offsets[k - 1] = None
     out: list[Segment] = []
     for k in range(count + 1):
         start = changes[k - 1].new_time if k > 0 else None
@@ -192,7 +195,10 @@ def _at(record: Record, segment: Segment) -> Record:
     assert record.local_time is not None
     if segment.offset is None:
         return _placed(record, None, NO_ANCHOR)
-    utc = (record.local_time - segment.offset).replace(tzinfo=_UTC)
+    try:
+        utc = (record.local_time - segment.offset).replace(tzinfo=_UTC)
+    except OverflowError:  # an offset that places the record outside the calendar
+        return _placed(record, None, NO_ANCHOR)
     return _placed(record, utc, OK)
 
 

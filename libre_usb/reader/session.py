@@ -221,8 +221,11 @@ class Session:
                 self.drain()
                 continue
             if not reply.ok:
+                # the text before CMD Fail! is not quoted: messages never carry what the
+                # reader stores (it may be a note; --redact must hold for stderr too)
                 raise CommandFailed(f"the reader answered {command} with CMD Fail!"
-                                    + (f": {reply.text}" if reply.lines else ""))
+                                    + (f" after {len(reply.lines)} line(s)" if reply.lines
+                                       else ""))
             return reply
         raise AssertionError("unreachable")  # pragma: no cover
 

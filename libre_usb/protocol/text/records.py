@@ -33,7 +33,7 @@ from ...model import (
     TimeChangeRecord,
     UnknownRecord,
 )
-from .reply import decode_text
+from .reply import decode_text, reader_int
 
 Fields = Sequence[str]
 Parser = Callable[[Fields], list[Record]]
@@ -66,7 +66,7 @@ _CR, _LF = "\ue000", "\ue001"
 def _canonical(text: str) -> int:
     """A decimal field as the reader writes it (no sign, no leading zeros, no spaces); any
     other spelling raises ValueError, so the value can be kept verbatim instead."""
-    value = int(text)
+    value = reader_int(text)
     if str(value) != text:
         raise ValueError(f"{text!r} is not a plain decimal number")
     return value
@@ -432,7 +432,7 @@ def parse_insulinx_result(fields: Fields) -> list[Record]:
 
 def _int_or(fields: Fields, index: int) -> int:
     try:
-        return int(fields[index])
+        return reader_int(fields[index])
     except (IndexError, ValueError):
         return -1
 

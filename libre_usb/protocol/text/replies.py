@@ -8,13 +8,18 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .reply import reader_int
+
 _DBRNUM = re.compile(r"(?:DB\s*Record\s*Number|DBRECORDS)\s*=\s*(\d+)", re.IGNORECASE)
 
 
 def parse_dbrnum(text: str) -> int | None:
     """``$dbrnum?``: both spellings, ``DB Record Number = n`` and ``DBRECORDS = n``."""
     match = _DBRNUM.search(text)
-    return int(match.group(1)) if match else None
+    try:
+        return reader_int(match.group(1)) if match else None
+    except ValueError:  # thousands of digits: not a record count
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,8 +38,8 @@ def parse_rdt(text: str) -> ReaderClock | None:
     if len(parts) < 7:
         return None
     try:
-        year, month, day, hour, minute, second, valid = (int(p) for p in parts[:7])
-        offset = int(parts[7]) if len(parts) > 7 and parts[7] else None
+        year, month, day, hour, minute, second, valid = (reader_int(p) for p in parts[:7])
+        offset = reader_int(parts[7]) if len(parts) > 7 and parts[7] else None
     except ValueError:
         return None
     when: dt.datetime | None
@@ -48,8 +53,8 @@ def parse_rdt(text: str) -> ReaderClock | None:
 def parse_date_time(date_text: str, time_text: str) -> dt.datetime | None:
     """``$date?`` (``M,D,YY``) and ``$time?`` (``H,M``); 255s mean the clock is invalid."""
     try:
-        month, day, year = (int(p) for p in date_text.strip().split(","))
-        hour, minute = (int(p) for p in time_text.strip().split(","))
+        month, day, year = (reader_int(p) for p in date_text.strip().split(","))
+        hour, minute = (reader_int(p) for p in time_text.strip().split(","))
     except ValueError:
         return None
     if 255 in (month, day, year, hour, minute) or year > 99:
@@ -95,7 +100,7 @@ def _ints(text: str) -> list[int] | None:
     """``"1,0,0,0"`` -> ``[1, 0, 0, 0]``; None if any part is not a number."""
     parts = [p.strip() for p in text.strip().split(",")]
     try:
-        return [int(p) for p in parts]
+        return [reader_int(p) for p in parts]
     except ValueError:
         return None
 
@@ -145,7 +150,7 @@ def parse_tags(text: str) -> list[dict[str, Any]] | None:
     tags: list[dict[str, Any]] = []
     for line in _lines(text):
         match = _TAG.match(line)
-        if match:
+        if match and len(match.group(1)) <= 10 and len(match.group(2)) <= 10:
             tags.append({"number": int(match.group(1)), "state": int(match.group(2)),
                          "text": match.group(3)})
     return tags or None

@@ -24,6 +24,19 @@ import construct as cs
 
 from ...errors import ChecksumError, ProtocolError
 
+#: the most digits a number from a reader may have: every count, id, value and flag a reader
+#: sends fits 32 bits (4294967295: 10 digits). A longer digit string is not a value (it is
+#: kept as text, raw), so nothing downstream overflows a float, a Decimal or a date.
+MAX_DIGITS = 10
+
+
+def reader_int(text: str) -> int:
+    """A number field of a reply: ``int(text)``, ValueError for more than
+    :data:`MAX_DIGITS` digits (however the text is spelled) as for anything not a number."""
+    if len(text) > MAX_DIGITS + 2 and len(text.strip().lstrip("+-").lstrip("0")) > MAX_DIGITS:
+        raise ValueError(f"a number of {len(text)} characters is out of range")
+    return int(text)
+
 CRLF = b"\r\n"
 _CRLF_SUM = 13 + 10
 OK_LINE = b"CMD OK"
@@ -198,7 +211,10 @@ def parse_multirecord(reply: TextReply, *, strict_count: bool = True) -> MultiRe
     match = _TRAILER.match(lines[-1])
     if match is None:
         raise ProtocolError(
-            f"multi-record reply ends without a count,checksum trailer: {lines[-1]!r}"
+            # the line is not quoted: it may be a record with a note (messages and
+            # warnings never carry what the reader stores; --redact must hold for them)
+            f"multi-record reply ends without a count,checksum trailer (its last line is "
+            f"{len(lines[-1])} bytes)"
         )
     count, checksum = int(match.group(1)), int(match.group(2), 16)
     records = lines[:-1]
