@@ -26,6 +26,7 @@ from ..errors import InputError
 from ..inputs import read_input
 from ..model import GROUPS, SCHEMA_VERSION, DeviceInfo, Dump, Kind, Record, sorted_records
 from . import libreview_csv, nightscout
+from .dumpcheck import device_problem, record_problem
 from .units import MG_DL, MMOL_L, UNITS, mmol_l
 
 FORMAT_NAME = "libre-dump"
@@ -110,10 +111,15 @@ def _cell(name: str, value: Any) -> str:
 def write_csv(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
     _check_unit(unit)
     writer = csv.writer(out, lineterminator="\n")
+    # csv quotes a cell only for the characters of its line terminator: a lone CR (a note
+    # typed with one) would go out bare and split the row for every reader. Such a row is
+    # written with every cell quoted (the same values, read back alike)
+    quoting_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
     for record in sorted_records(dump.records):
         data = record_dict(record, unit)
-        writer.writerow([_cell(name, data.get(name)) for name in CSV_COLUMNS])
+        row = [_cell(name, data.get(name)) for name in CSV_COLUMNS]
+        (quoting_all if any("\r" in cell for cell in row) else writer).writerow(row)
 
 
 class Writer(Protocol):
@@ -212,16 +218,34 @@ def _bad(source: str, why: str) -> InputError:
     return InputError(f"{source}: not a libre-dump document ({why})")
 
 
+def _device(data: Any, source: str) -> DeviceInfo:
+    """The device part of a saved dump, checked against the schema first (its settings and
+    sensor lines are free-form; nothing hostile may pass on to code that reads them)."""
+    found = device_problem(data)
+    if found:
+        raise _bad(source, f"bad field: {found}")
+    return DeviceInfo.from_dict(data)
+
+
+def _record(data: Any, source: str) -> Record:
+    """One saved record, checked against the schema of its kind first (a negative error
+    count or a trend of 10**9 would otherwise pass on into every output)."""
+    found = record_problem(data, "record")
+    if found:
+        raise _bad(source, f"bad field: {found}")
+    return Record.from_dict(data)
+
+
 def dump_from_document(doc: Any, source: str = "input") -> Dump:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
         raise _bad(source, "no \"format\": \"libre-dump\"")
     if doc.get("version") != SCHEMA_VERSION:
         raise _bad(source, f"version {doc.get('version')!r}, this tool reads {SCHEMA_VERSION}")
     try:
-        device = DeviceInfo.from_dict(doc["device"])
+        device = _device(doc["device"], source)
         records: list[Record] = []
         for items in doc["records"].values():
-            records.extend(Record.from_dict(item) for item in items)
+            records.extend(_record(item, source) for item in items)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise _bad(source, f"bad field: {exc}") from None
     return Dump(device=device, records=tuple(records), timezone=_zone(doc, source))
@@ -242,8 +266,8 @@ def dump_from_ndjson(lines: Iterable[str], source: str = "input") -> Dump:
             raise _bad(source, "first line is not the device line")
         if head.get("kind") != "device" or head.get("format") != FORMAT_NAME:
             raise _bad(source, "first line is not the device line")
-        device = DeviceInfo.from_dict(head["device"])
-        records = [Record.from_dict(jsonsafe.loads(line, source, counted=True))
+        device = _device(head["device"], source)
+        records = [_record(jsonsafe.loads(line, source, counted=True), source)
                    for line in iterator if line.strip()]
     except StopIteration:
         raise _bad(source, "empty") from None
@@ -261,6 +285,9 @@ def records_from_csv(text: str, source: str = "input") -> list[Record]:
         data: dict[str, Any] = {}
         for name, cell in row.items():
             if name in DERIVED_FIELDS:
+                continue
+            if cell == "" and name == "local_time":  # the reader's date was invalid
+                data[name] = None
                 continue
             if cell == "" and name not in ("value_raw", "text", "source", "time_status"):
                 continue

@@ -67,7 +67,7 @@ def _canonical(text: str) -> int:
     """A decimal field as the reader writes it (no sign, no leading zeros, no spaces); any
     other spelling raises ValueError, so the value can be kept verbatim instead."""
     value = reader_int(text)
-    if str(value) != text:
+    if value < 0 or str(value) != text:  # a reader's numbers are unsigned
         raise ValueError(f"{text!r} is not a plain decimal number")
     return value
 

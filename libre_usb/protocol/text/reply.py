@@ -33,7 +33,7 @@ MAX_DIGITS = 10
 def reader_int(text: str) -> int:
     """A number field of a reply: ``int(text)``, ValueError for more than
     :data:`MAX_DIGITS` digits (however the text is spelled) as for anything not a number."""
-    if len(text) > MAX_DIGITS + 2 and len(text.strip().lstrip("+-").lstrip("0")) > MAX_DIGITS:
+    if len(text) > MAX_DIGITS and len(text.strip().lstrip("+-").lstrip("0")) > MAX_DIGITS:
         raise ValueError(f"a number of {len(text)} characters is out of range")
     return int(text)
 
