@@ -247,8 +247,9 @@ class Session:
                 raise DeviceTimeout(
                     f"the reader did not finish its reply to {command} within {limit:g} s "
                     f"({received} reports; the deadline for one reply, see --deadline)")
-            report = self.transport.read(max(1, min(self.timeout_ms, remaining_ms)))
-            if report is None and time.monotonic() >= deadline and (
+            wait_ms = max(1, min(self.timeout_ms, remaining_ms))
+            report = self.transport.read(wait_ms)
+            if report is None and wait_ms < self.timeout_ms and (
                     time.monotonic() - useful_at) * 1000 < self.timeout_ms:
                 continue  # the deadline, not the timeout, cut this wait short
             if report is None:
