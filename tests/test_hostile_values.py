@@ -157,7 +157,7 @@ def test_every_informational_reply_of_every_model(model: str) -> None:
     for command in commands:
         for reply in rng.sample(INFO_REPLIES, 3):
             virtual = VirtualReader(model, 1, days=1)
-            virtual._handlers[command] = lambda r=reply: r + b"\r\n"  # noqa: SLF001
+            virtual._handlers[command] = lambda r=reply: r + b"\r\n"
             start = time.monotonic()
             try:
                 with Session(SimTransport(virtual), model, timeout_ms=300) as session:
@@ -344,7 +344,7 @@ def test_redaction_property(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # faults make the reader's replies broken once, so retry warnings are written too
     runner = CliRunner()
     faults = ("trailer_count", "checksum_once", "drop", "duplicate")
-    for fmt, fault in zip(export.FORMATS, faults[seed % 4:] + faults[:seed % 4]):
+    for fmt, fault in zip(export.FORMATS, faults[seed % 4:] + faults[:seed % 4], strict=True):
         result = runner.invoke(main, ["dump", "-d", f"sim:libre?seed={seed}&days=3&"
                                       f"faults={fault}", "--redact", "-f", fmt])
         assert result.exit_code == 0, result.output
