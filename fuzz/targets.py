@@ -24,6 +24,7 @@ from libre_usb.protocol.frames import describe, parse_report
 from libre_usb.protocol.text.records import PARSERS, parse_lines
 from libre_usb.protocol.text.reply import (
     TextReplyAssembler,
+    build_multirecord,
     build_text_reply,
     byte_sum,
     parse_multirecord,
@@ -202,6 +203,75 @@ def target_observer(data: bytes) -> None:
             raise PropertyFailed("an exchange is ok without a reply")
 
 
+# -- past the checksum: fuzzed content inside a valid reply ---------------------------------
+
+
+def _strict(text: str) -> object:
+    def refuse(name: str) -> object:
+        raise PropertyFailed(f"non-strict JSON written: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _every_format(dump: Dump) -> None:
+    """Every output of a dump is strict JSON or CSV that reads back, row for row."""
+    import csv
+    import datetime as dt
+
+    from libre_usb.output import timeline
+
+    placed = timeline.place(dump, "UTC")
+    for unit in ("mg/dL", "mmol/L"):
+        export.dump_from_document(_strict(export.render(placed, "json", unit=unit)))
+        for line in export.render(placed, "ndjson", unit=unit).splitlines():
+            _strict(line)
+        table = export.render(placed, "csv", unit=unit)
+        rows = list(csv.reader(io.StringIO(table)))
+        if len(rows) != len(placed.records) + 1:
+            raise PropertyFailed(f"CSV has {len(rows) - 1} rows for {len(placed.records)}")
+    _strict(export.render_libreview(placed, dt.timezone.utc, redact=True))
+
+
+def target_reply(data: bytes) -> None:
+    """Fuzzed record lines wrapped in a valid multi-record trailer and ``CKSM:``, split into
+    reports as a reader would, assembled, checked and parsed by every parser, then written
+    in every format: the checksum no longer stops the input at the door."""
+    lines = [line for line in data.split(b"\r\n") if line][:64]
+    reply = build_text_reply(build_multirecord(lines))
+    assembler = TextReplyAssembler(max_bytes=1 << 20)
+    assembled = None
+    for piece in _chunks(reply, data[:8]):
+        assembled = assembler.feed(piece) or assembled
+    if assembled is None:
+        raise PropertyFailed("a valid reply did not assemble")
+    multi = parse_multirecord(assembled)
+    records = []
+    for name in PARSERS:
+        records.extend(parse_lines(name, multi.records, source_of(name)))
+    _every_format(Dump(device=DeviceInfo(model="libre", product_id=0x3650, serial="X"),
+                       records=tuple(records)))
+
+
+def target_info(data: bytes) -> None:
+    """A fuzzed reply to every informational command of every model, through the session
+    of the virtual reader (checksums and framing made right), then every format."""
+    from libre_usb.devices import MODELS
+    from libre_usb.reader.session import Session
+    from libre_usb.simulator import VirtualReader
+    from libre_usb.transport.interfaces.sim import SimTransport
+
+    names = sorted(name for name, model in MODELS.items() if not model.encrypted)
+    model = MODELS[names[data[0] % len(names)] if data else "libre"]
+    commands = [c for c in (model.serial_command, model.version_command, model.unit_command,
+                            *model.info_commands) if c]
+    reader = VirtualReader(model.name, 0, days=0)
+    command = commands[(data[1] if len(data) > 1 else 0) % len(commands)]
+    reader._handlers[command] = lambda: data[2:] + b"\r\n"
+    with Session(SimTransport(reader), model.name, timeout_ms=100) as session:
+        dump = session.dump()
+    _every_format(dump)
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "report": target_report,
     "assembler": target_assembler,
@@ -212,12 +282,14 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "upload": target_upload,
     "capture": target_capture,
     "observer": target_observer,
+    "reply": target_reply,
+    "info": target_info,
 }
 
 #: the longest input each target is given (libFuzzer's -max_len)
 MAX_LEN = {"report": 130, "assembler": 4096, "records": 2048, "cipher": 130,
            "transcript": 8192, "dump": 16384, "upload": 16384, "capture": 16384,
-           "observer": 8192}
+           "observer": 8192, "reply": 4096, "info": 2048}
 
 
 def run_target(name: str, data: bytes) -> None:
@@ -243,8 +315,11 @@ def seeds(name: str) -> list[bytes]:
     if name == "assembler":
         return [build_text_reply(build_multirecord(history)), build_text_reply(b"LOG\r\n"),
                 build_text_reply(b"Log Empty\r\n", ok=False)]
-    if name == "records":
+    if name in ("records", "reply"):
         return [b"\r\n".join(history), b"\r\n".join(arresult)]
+    if name == "info":
+        return [b"\x00\x00JCMV123-45678", b"\x01\x05DB Record Number = 1234",
+                b"\x02\x0317,3,26,10,5,0,1,0"]
     if name == "cipher":
         sealer = SessionCipher(_ENC_KEY, _MAC_KEY, "device")
         return [sealer.seal(build_report(0x60, b"1,2,3\r\nCKSM:00000096\r\n")),

@@ -249,6 +249,28 @@ def test_every_upload_field(reader_and_upload: tuple[Dump, dict[str, Any], dict[
     _figure("upload fields", runs, worst)
 
 
+EXTREME_TIMES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
+                 "0001-01-01T00:00:00", "9999-12-31T23:59:59Z", "0001-01-09T00:00:00+14:00",
+                 "2026-02-30T00:00:00Z", "2026-06-15T24:00:00Z", "+2026-06-15T12:00:00Z"]
+
+
+@pytest.mark.parametrize("key", ["timestamp", "factoryTimestamp"])
+def test_every_entry_time_at_the_ends_of_the_calendar(
+        reader_and_upload: tuple[Dump, dict[str, Any], dict[str, Any]], key: str) -> None:
+    """Times in every entry at once: placed in UTC, in a zone and within a tolerance."""
+    dump, upload, _ = reader_and_upload
+    for value in EXTREME_TIMES:
+        doc = copy.deepcopy(upload)
+        for entries in doc["DeviceData"]["measurementLog"].values():
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict) and key == "timestamp":
+                    entry["timestamp"] = value
+                elif isinstance(entry, dict):
+                    entry.setdefault("extendedProperties", {})["factoryTimestamp"] = value
+        _diff_everything(dump, _json_bytes(doc))
+        _diff_everything(timeline.place(dump, "Pacific/Kiritimati"), _json_bytes(doc))
+
+
 def test_every_saved_dump_field(reader_and_upload: tuple[Dump, dict[str, Any], dict[str, Any]]
                                 ) -> None:
     _, upload, document = reader_and_upload

@@ -26,7 +26,7 @@ from .device_cmds import device_options, open_session, status_line
               show_default=True, help="Report format.")
 @click.option("--output", "-o", metavar="FILE",
               help="Write the report here (atomically) instead of stdout.")
-@click.option("--time-tolerance", type=Finite(min=0, max=10 ** 9), default=DEFAULT_TIME_TOLERANCE,
+@click.option("--time-tolerance", type=Finite(min=0, max=7 * 86400), default=DEFAULT_TIME_TOLERANCE,
               show_default=True, metavar="SECONDS",
               help="Reader and upload times this close are the same time.")
 @click.option("--max-bytes", type=click.IntRange(min=1, max=1 << 40), default=DEFAULT_MAX_BYTES,

@@ -162,6 +162,10 @@ def _command(text: str) -> str:
     return command
 
 
+#: the largest fault argument (a keepalive storm of 10**12 reports would never end)
+_MAX_ARG = 1_000_000
+
+
 def parse_fault(text: str, model: DeviceModel) -> Fault:
     """Parse one ``NAME[:ARG][@COMMAND]``; raise :class:`InputError` for a bad one."""
     spec, _, target_text = text.partition("@")
@@ -180,7 +184,7 @@ def parse_fault(text: str, model: DeviceModel) -> Fault:
             number = int(arg, 16) if name == "unexpected_type" else int(arg)
         except ValueError:
             raise InputError(f"bad sim fault {text!r}: {kind.arg}") from None
-        if number < 0 or (name == "unexpected_type" and (number > 0xFF
+        if number < 0 or number > _MAX_ARG or (name == "unexpected_type" and (number > 0xFF
                                                           or number in _NOT_UNEXPECTED)):
             raise InputError(f"bad sim fault {text!r}: {kind.arg}"
                              + (" (not a text or error type)" if name == "unexpected_type"

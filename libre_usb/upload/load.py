@@ -408,8 +408,24 @@ _TIME = re.compile(
 )
 
 
+#: upload times must leave this much of the calendar on either side: placing them in UTC,
+#: in a zone or within a tolerance moves them by at most a few days (year 1 at +14:00
+#: would overflow); outside, the time is refused where it enters, with its path
+_CALENDAR_MARGIN = dt.timedelta(days=8)
+_EARLIEST = dt.datetime.min + _CALENDAR_MARGIN
+_LATEST = dt.datetime.max - _CALENDAR_MARGIN
+
+
 def parse_time(text: str) -> ParsedTime:
     """``2022-06-20T22:24:33.000+02:00``, ``…Z``, without fraction or seconds, or naive."""
+    parsed = _parse_time(text)
+    if not _EARLIEST <= parsed.wall <= _LATEST:
+        raise ValueError(f"{parsed.text[:40]!r} is too close to the end of the calendar "
+                         "(years 1 and 9999) to be placed in time")
+    return parsed
+
+
+def _parse_time(text: str) -> ParsedTime:
     text = text.strip()
     if len(text) >= 19 and text[10:11] in ("T", " ") and text[4:5] == "-":
         try:  # the fast path (Python >= 3.11 reads every form below, 3.10 most of them)

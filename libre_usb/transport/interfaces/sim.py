@@ -17,6 +17,13 @@ _BOOL = {"1": True, "true": True, "yes": True, "on": True, "": True,
          "0": False, "false": False, "no": False, "off": False}
 
 
+#: the range of each numeric option: a virtual reader is bounded like any input (a NaN
+#: pace or a million days would hang or exhaust the machine, not test anything)
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "seed": (-(2 ** 63), 2 ** 63 - 1), "days": (0, 3650), "pace_ms": (0, 60_000),
+    "keepalive": (0, 1_000_000), "silent_after": (-1, 1_000_000),
+}
+
 #: every ``sim:`` option: its type and what it does (README "The virtual reader")
 OPTIONS: dict[str, tuple[type, str]] = {
     "seed": (int, "an integer: which seeded content the reader holds (default 0)"),
@@ -62,9 +69,15 @@ class SimTransport(Transport):
                     parsed = tuple(v for v in value.split(",") if v)
                 else:
                     parsed = kind(value)
-            except (ValueError, KeyError):
-                raise InputError(f"bad value {value!r} for sim option {key!r} "
-                                 f"({OPTIONS[key][1]})") from None
+                low, high = _BOUNDS.get(key, (None, None))
+                if low is not None and not (
+                        low <= parsed <= high):  # type: ignore[operator]
+                    raise ValueError(value)
+            except (ValueError, KeyError, OverflowError):
+                raise InputError(f"bad value {str(value)[:40]!r} for sim option {key!r} "
+                                 f"({OPTIONS[key][1]}"
+                                 + (f"; {_BOUNDS[key][0]:g} to {_BOUNDS[key][1]:g}"
+                                    if key in _BOUNDS else "") + ")") from None
             if key == "seed":
                 seed = int(value)
             else:
