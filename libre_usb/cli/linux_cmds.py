@@ -11,6 +11,7 @@ from .. import jsonsafe
 from ..errors import EXIT_DEVICE, DeviceError
 from ..linux import doctor as doctor_mod
 from ..linux import udev as udev_mod
+from ._base import Finite
 
 
 @click.group("udev")
@@ -136,8 +137,8 @@ def doctor(as_json: bool) -> None:
               help="Seed of the virtual reader's content.")
 @click.option("--echo", is_flag=True, hidden=True,
               help="Answer every report with itself (transport self-test).")
-@click.option("--max-seconds", type=float, default=None, hidden=True)
-@click.option("--pace-ms", type=float, default=0.0, show_default=True,
+@click.option("--max-seconds", type=Finite(min=0), default=None, hidden=True)
+@click.option("--pace-ms", type=Finite(min=0, max=60_000), default=0.0, show_default=True,
               help="Space the reports to the host at least this far apart (a reader: 2).")
 @click.argument("model")
 def simulate(mode: str | None, seed: int, echo: bool, max_seconds: float | None,
