@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
+from .. import jsonsafe
 from ..archive import Archive, SyncResult, default_path
 from ..archive import export as archive_export
 from ..model import Dump
@@ -94,7 +94,7 @@ def sync(device: str | None, model: str | None, timeout: float, record_path: str
     with Archive(archive_path or default_path(), create=True) as archive:
         result = archive.sync(dump, origin)
         if as_json:
-            click.echo(json.dumps({**result.to_dict(), "archive": str(archive.path)},
+            click.echo(jsonsafe.dumps({**result.to_dict(), "archive": str(archive.path)},
                                   ensure_ascii=False, indent=1))
         else:
             click.echo(_summary(result, archive))
@@ -127,7 +127,7 @@ def archive_cmd(archive_path: str | None, show_conflicts: bool, as_json: bool) -
         if show_conflicts:
             doc["conflicts"] = {serial: [c.__dict__ for c in items]
                                 for serial, items in conflicts.items()}
-        click.echo(json.dumps(doc, ensure_ascii=False, indent=1))
+        click.echo(jsonsafe.dumps(doc, ensure_ascii=False, indent=1))
         return
     per = stats["bytes_per_record"]
     click.echo(f"{stats['path']}: {len(readers)} readers, {stats['records']} records, "

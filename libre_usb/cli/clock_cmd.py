@@ -7,11 +7,11 @@ Setting the clock is the only write libre-dump ever sends to a reader: two text 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 
 import click
 
+from .. import jsonsafe
 from ..errors import InputError
 from ..output import timeline
 from .device_cmds import device_options, open_session
@@ -134,7 +134,7 @@ def clock(device: str | None, model: str | None, timeout: float, record_path: st
                 _show("Drift now", drift_text((after - host).total_seconds()) if after
                       else "unknown")
     if as_json:
-        click.echo(json.dumps(result, indent=1))
+        click.echo(jsonsafe.dumps(result, indent=1))
     if set_to is not None and not quiet and device and device.startswith("sim:") and (
             "state=" not in device):
         click.echo("note: the virtual reader forgets its clock when the command ends; "

@@ -3,9 +3,9 @@ LibreView CSV and in Nightscout treatments), so nothing the reader sends is drop
 
 from __future__ import annotations
 
-import json
 from decimal import ROUND_HALF_UP, Decimal
 
+from .. import jsonsafe
 from ..model import (
     HistoryRecord,
     KetoneRecord,
@@ -62,4 +62,4 @@ def text(record: Record) -> str:
         return record.kind.value.capitalize()
     data = record.to_dict()
     rest = {k: v for k, v in data.items() if k not in _BASE and v not in (None, [], "")}
-    return f"{record.kind.value}: " + json.dumps(rest, ensure_ascii=False, sort_keys=True)
+    return f"{record.kind.value}: " + jsonsafe.dumps(rest, ensure_ascii=False, sort_keys=True)

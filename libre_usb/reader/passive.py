@@ -17,9 +17,9 @@ decoded with a guessed model.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 
+from .. import jsonsafe
 from ..devices import DeviceModel, is_read_only, model_by_name, model_for_product_id
 from ..errors import ChecksumError, InputError, MissingExtra, ProtocolError
 from ..keys import load_master_keys
@@ -184,14 +184,14 @@ class PassiveSession:
         for exchange in conv.exchanges:
             reports.extend(exchange.reports)
         t0 = min((t for _, _, t in reports), default=0.0)
-        lines = [json.dumps({
+        lines = [jsonsafe.dumps({
             "dir": "meta",
             "product_id": self.transport.product_id,
             "model": self.known_model.name if self.known_model else None,
             "device": self.transport.uri,
         })]
         for direction, report, t in reports:
-            lines.append(json.dumps({"dir": direction, "data": report.hex(),
+            lines.append(jsonsafe.dumps({"dir": direction, "data": report.hex(),
                                      "t": round(t - t0, 6)}))
         return lines
 

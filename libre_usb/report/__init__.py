@@ -6,9 +6,9 @@ readings and markers from a dump or the archive, :mod:`.html` draws the page.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from .. import jsonsafe
 from ..output.units import MG_DL, MMOL_L, UNITS
 from . import agp
 from .data import ReportData
@@ -34,7 +34,7 @@ def render(data: ReportData, *, unit: str = MG_DL, fmt: str = "html") -> str:
                "reader": {"model": data.device.model, "title": data.title,
                           "serial": data.device.serial},
                **agp.to_json(metrics, unit, _converter(unit))}
-        return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+        return jsonsafe.dumps(doc, ensure_ascii=False, indent=1) + "\n"
     return render_html(data, metrics, unit)
 
 

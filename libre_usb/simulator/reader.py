@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import jsonsafe
 from ..devices import DeviceModel, model_by_name
 from ..errors import InputError
 from ..model import Record
@@ -256,7 +257,7 @@ class VirtualReader:
     def _save_state(self) -> None:
         if self.options.state:
             Path(self.options.state).write_text(
-                json.dumps({"clock": self.content.clock.isoformat()}) + "\n", encoding="utf-8")
+                jsonsafe.dumps({"clock": self.content.clock.isoformat()}) + "\n", encoding="utf-8")
 
     def reply(self, command: str) -> bytes | None:
         """The message (before ``CKSM:``) this reader answers ``command`` with, or None for a

@@ -27,11 +27,10 @@ from, but holds nothing that identifies the reader's owner. What it changes:
 from __future__ import annotations
 
 import collections
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from .. import __version__
+from .. import __version__, jsonsafe
 from ..devices import DeviceModel
 from ..errors import ProtocolError
 from ..model import Record
@@ -155,11 +154,11 @@ def shareable_lines(logged: Sequence[Logged], rules: ShareRules, *,
         "left_out": dict(sorted(dropped.items())),
         "padding": "zeroed",
     }
-    lines = [json.dumps(header, ensure_ascii=False)]
-    lines.extend(json.dumps({"dir": direction, "data": report.hex(), "t": t})
+    lines = [jsonsafe.dumps(header, ensure_ascii=False)]
+    lines.extend(jsonsafe.dumps({"dir": direction, "data": report.hex(), "t": t})
                  for direction, report, t in out)
     if error is not None:
-        lines.append(json.dumps({"dir": "end", "error": error}))
+        lines.append(jsonsafe.dumps({"dir": "end", "error": error}))
     return lines
 
 
