@@ -64,7 +64,9 @@ def run() -> None:
     elif not isinstance(code, int):
         _early_message(str(code))
         code = 1
-    os._exit(code)
+    # signals are ignored from here on, so the interpreter's own shutdown cannot be
+    # interrupted into a traceback either
+    raise SystemExit(code)
 
 
 def _early_message(text: str) -> None:
