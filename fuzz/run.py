@@ -16,8 +16,13 @@ import atheris
 
 with atheris.instrument_imports(include=["libre_usb"]):
     # imported here so that they are instrumented for coverage feedback
+    import libre_usb.output.libreview
+    import libre_usb.output.timeline
     import libre_usb.protocol.observer
+    import libre_usb.reader.session
+    import libre_usb.simulator
     import libre_usb.transport.capture
+    import libre_usb.transport.interfaces.sim
     import libre_usb.upload.load  # noqa: F401
     from fuzz.targets import MAX_LEN, TARGETS, run_target
 
