@@ -131,8 +131,9 @@ class Rewritten:
     payloads: list[bytes]
     #: "rewritten" (verified, rewritten, checksums recomputed), "empty" (``Log Empty``),
     #: "masked-records" (the ``CKSM:`` verified but the trailer did not: the records are
-    #: masked whole, the trailer kept, the ``CKSM:`` recomputed) or "masked" (the reply did
-    #: not verify or never completed: masked whole, its checksum left as the reader sent it)
+    #: masked whole, the trailer's count kept and its checksum made :data:`WRONG_SUM`, the
+    #: ``CKSM:`` recomputed) or "masked" (the reply did not verify or never completed:
+    #: masked whole, its ``CKSM:`` made :data:`WRONG_SUM`)
     how: str
 
 
@@ -175,7 +176,8 @@ def rewrite_reply(payloads: Sequence[bytes], rewrite: LineRewriter, *,
     lines without the trailer) and returns them with placeholders; the checksum and
     trailer are computed again. Anything else (a reply that fails its checksum, one cut
     short, bytes after the status line) is masked whole: no letter or digit of it is kept
-    and its checksum stays wrong, so a replay meets the same fault the session met.
+    and its checksum stays wrong (:data:`WRONG_SUM`), so a replay meets the same fault the
+    session met.
     The result has exactly the payload lengths given.
     """
     stream = b"".join(payloads)
@@ -208,13 +210,23 @@ _STRUCTURE = re.compile(
 )
 
 
+#: what replaces the checksum of a reply that did not verify: still wrong (a masked message,
+#: all bytes under 0x7F, would need more than 30 MB to sum to it), and it keeps nothing of
+#: the reader's value, which is a byte sum of the text it replaces
+WRONG_SUM = b"FFFFFFFF"
+
+
 def _mask_reply(data: bytes) -> bytes:
     """A reply we could not verify: every letter, digit and non-ASCII byte masked, except
-    the framing a session acts on (``CKSM:`` and its hex, ``CMD OK``/``CMD Fail!``,
-    ``Log Empty``, a trailer), so a replay fails or recovers where the session did."""
+    the framing a session acts on (``CKSM:``, ``CMD OK``/``CMD Fail!``, ``Log Empty``, a
+    trailer's count), so a replay fails or recovers where the session did. The checksums
+    in it become :data:`WRONG_SUM`."""
     out = bytearray(mask(data))
     for match in _STRUCTURE.finditer(data):
-        out[match.start():match.end()] = match.group(0)
+        kept = match.group(0)
+        if kept.startswith(b"CKSM:") or b"," in kept:
+            kept = kept[:-8] + WRONG_SUM
+        out[match.start():match.end()] = kept
     return bytes(out)
 
 
