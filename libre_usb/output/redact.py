@@ -81,15 +81,33 @@ class Redactor:
             self.texts[value] = f"{PREFIX}text-{len(self.texts) + 1}"
         return self.texts[value]
 
+    @staticmethod
+    def keeps(index: int, value: str, *, comment_slots: bool) -> bool:
+        """Whether a field whose meaning we do not know may be shown as it is: only when it
+        cannot identify anyone (empty, HI/LO, a number of at most 4 digits outside a
+        comment slot)."""
+        stripped = value.strip()
+        if not stripped:
+            return True
+        if comment_slots and index in COMMENT_FIELDS:
+            return False
+        return bool(_SMALL_NUMBER.match(stripped)) or stripped.upper() in ("HI", "LO")
+
+    @staticmethod
+    def keeps_unknown(record: UnknownRecord, index: int, value: str) -> bool:
+        """:meth:`keeps` for a field of an ``unknown`` record: its id and type (the first two
+        fields) are kept too."""
+        if index < 2 and _NUMBER.match(value.strip()):
+            return True
+        slots = record.source == "$arresult?" and len(record.fields) >= 35
+        return Redactor.keeps(index, value, comment_slots=slots)
+
     def field(self, index: int, value: str, *, comment_slots: bool) -> str:
         """A field whose meaning we do not know: kept only when it cannot identify."""
-        if not value.strip():
+        if self.keeps(index, value, comment_slots=comment_slots):
             return value
         if comment_slots and index in COMMENT_FIELDS:
             return note(COMMENT_FIELDS[index])
-        stripped = value.strip()
-        if _SMALL_NUMBER.match(stripped) or stripped.upper() in ("HI", "LO"):
-            return value
         return self.text(value)
 
     # -- device -------------------------------------------------------------------------------
@@ -154,7 +172,7 @@ class Redactor:
             slots = libre_line and len(record.fields) >= 35
             # the record id and type (the first two) are kept; the rest is unclassified
             changes["fields"] = tuple(
-                value if index < 2 and _NUMBER.match(value.strip())
+                value if self.keeps_unknown(record, index, value)
                 else self.field(index, value, comment_slots=slots)
                 for index, value in enumerate(record.fields))
         if isinstance(record, NoteRecord) and record.text:
@@ -175,8 +193,8 @@ def redact(dump: Dump) -> Dump:
 # ``--record FILE --redact`` writes a transcript that still verifies and replays
 # (libre_usb/transport/shareable.py applies these rules to the bytes). Two differences from
 # a redacted dump: a placeholder has the length and character class of what it replaces
-# (the caller's ``placeholder``), and in a record line every field the layout does not
-# decode as a number, time or id is replaced, whatever it holds.
+# (the caller's ``placeholder``), and a line's fields are replaced in place, by the same
+# rule (``Redactor.keeps``), the comment texts of its notes included.
 
 #: informational replies decoded into numbers, codes, times or the software version: a
 #: shareable transcript keeps them as the reader sent them. Every other reply that is not an
@@ -214,16 +232,18 @@ def _unknown_decoded(record: UnknownRecord) -> set[int]:
 
 def identifying_fields(fields: Sequence[str], records: Sequence[Record]) -> dict[int, str]:
     """The fields of one reader line a shareable transcript replaces, with what each is:
-    every field its layout does not decode as a number, time or id. That is every ``raw``
-    field, whatever it holds (a phone number typed as a note is digits); the comment texts
-    of its notes; and every field of a line of unknown layout except its id, type and
-    time."""
+    the fields a redacted dump replaces (:meth:`Redactor.keeps`: a field whose meaning we
+    do not know, in ``raw`` or in a line of unknown layout, unless it cannot identify
+    anyone; a comment slot whatever it holds) and the comment texts of its notes."""
     hide: dict[int, str] = {}
     for record in records:
-        hide.update((index, "undecoded record fields") for index, _ in record.raw)
+        slots = record.source == "$arresult?"
+        hide.update((index, "undecoded record fields") for index, value in record.raw
+                    if not Redactor.keeps(index, value, comment_slots=slots))
         if isinstance(record, UnknownRecord):
             hide.update((index, "undecoded record fields")
-                        for index in set(range(len(record.fields))) - _unknown_decoded(record))
+                        for index, value in enumerate(record.fields)
+                        if not Redactor.keeps_unknown(record, index, value))
     decoded = set(range(len(fields))) - set(hide)
     for record in records:
         if isinstance(record, NoteRecord) and record.text:
