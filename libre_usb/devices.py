@@ -48,6 +48,17 @@ class DeviceModel:
     text_encoding: str = "utf-8"
     #: the table that names ``$lang?`` codes, when known for this family ("libre")
     language_table: str | None = None
+    #: the binary database protocol (docs/binary-protocol.md): whether the reader speaks it,
+    #: which config and database tables Abbott's software reads (Tidepool), and whether it
+    #: turns compression on
+    binary: bool = False
+    binary_config_tables: tuple[int, ...] = ()
+    binary_db_tables: tuple[int, ...] = ()
+    binary_compression: bool = False
+    #: the protocol ``--protocol`` defaults to
+    default_protocol: str = "text"
+    #: the meter's event log (``$event?``: Neo, InsuLinx), read after the records; kept raw
+    event_command: str | None = None
 
 
 _LIBRE_INFO = (
@@ -86,6 +97,10 @@ MODELS: dict[str, DeviceModel] = {
             info_commands=_LIBRE_INFO,
             records=_LIBRE_RECORDS,
             language_table="libre",
+            binary=True,
+            binary_config_tables=(1, 2, 3, 4, 5, 6, 7, 9, 10),
+            binary_db_tables=(0, 1, 6, 7),
+            binary_compression=True,
         ),
         DeviceModel(
             name="libre_pro",
@@ -94,6 +109,13 @@ MODELS: dict[str, DeviceModel] = {
             info_commands=_LIBRE_INFO,
             records=_LIBRE_RECORDS,
             language_table="libre",
+            # the Pro has fewer tables and Abbott's software leaves compression off and reads
+            # config tables 1..4 (Tidepool); 7 (the note texts) is asked for too: a reader
+            # without it answers ERROR, and the table is skipped
+            binary=True,
+            binary_config_tables=(1, 2, 3, 4, 7),
+            binary_db_tables=(0, 6, 7),
+            default_protocol="binary",
         ),
         DeviceModel(
             name="libre2",
@@ -126,6 +148,7 @@ MODELS: dict[str, DeviceModel] = {
             info_commands=(*_METER_INFO, "$marketlev?"),
             records=(RecordSource("$result?", "neo_result"),),
             has_rdt=False,
+            event_command="$event?",
         ),
         DeviceModel(
             name="insulinx",
@@ -139,6 +162,8 @@ MODELS: dict[str, DeviceModel] = {
             info_commands=_INSULINX_INFO,
             records=(RecordSource("$result?", "insulinx_result"),),
             has_rdt=False,
+            # $event? is named by OpenGlucose but Abbott's software does not send it in the
+            # real capture: not sent
             text_encoding="latin-1",
         ),
     )

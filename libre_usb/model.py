@@ -6,8 +6,9 @@ comments). Each becomes its own record, all sharing the line's ``record_id``; th
 record (or the first one made from the line) keeps the unknown fields in ``raw``.
 
 Nothing is dropped: fields of unknown meaning are kept in ``raw`` as ``[index, value]``
-pairs (0-based index into the comma-separated line), and lines of unknown record types
-become :class:`UnknownRecord` with every field.
+pairs (0-based index into the comma-separated line; for records read with the binary
+protocol, the schema's field id), and lines of unknown record types become
+:class:`UnknownRecord` with every field.
 
 Times: ``local_time`` is the reader's own clock, naive, exactly as stored. ``utc`` and
 ``time_status`` are filled in by :mod:`libre_usb.output.timeline` when a time zone is known.
@@ -40,6 +41,8 @@ class Kind(str, enum.Enum):
     MEDICATION = "medication"
     NOTE = "note"  # custom comment text
     TIME_CHANGE = "time_change"
+    ALERT = "alert"  # a glycemic alarm the reader raised (binary protocol)
+    EVENT = "event"  # a device event: error, battery, lost time, sensor expired, reset...
     UNKNOWN = "unknown"  # a record type we cannot decode, kept whole
 
     def __str__(self) -> str:
@@ -58,6 +61,8 @@ GROUPS: dict[Kind, str] = {
     Kind.MEDICATION: "medication",
     Kind.NOTE: "notes",
     Kind.TIME_CHANGE: "time_changes",
+    Kind.ALERT: "alerts",
+    Kind.EVENT: "events",
     Kind.UNKNOWN: "unknown",
 }
 
@@ -319,6 +324,48 @@ class TimeChangeRecord(Record):
     new_time: dt.datetime | None = None
 
 
+#: the glycemic-alarm codes of a result record (database field 35). *Inferred*: no public
+#: source gives the code values; the order follows the alarm names of the vendor's upload
+#: (ondemandalarm.low, .high, .projectedlow, .projectedhigh). The code is kept as well.
+ALARM_NAMES = {1: "low", 2: "high", 3: "projected_low", 4: "projected_high"}
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertRecord(Record):
+    """A glycemic alarm the reader showed with a result (binary protocol, database field
+    35 of a result record). Shares the result's ``record_id`` and time."""
+
+    kind: ClassVar[Kind] = Kind.ALERT
+
+    #: ``low``, ``high``, ``projected_low``, ``projected_high``, or ``code_<n>``
+    alarm: str = ""
+    #: the field's value as the reader stored it
+    alarm_code: int = 0
+    #: the glucose of the result the alarm came with, mg/dL
+    glucose_mg_dl: int | None = None
+
+
+def alarm_name(code: int) -> str:
+    return ALARM_NAMES.get(code, f"code_{code}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EventRecord(Record):
+    """A device event from the reader's event log: ``error`` (with its code), ``low_battery``,
+    ``dead_battery``, ``lost_time``, ``sensor_expired``, ``masked_mode_status``,
+    ``microcontroller_reset``, ``recovery``, ``restore_config``, ``clear_*`` (database
+    clears), ``insulin_setup_*``, ``record_number_wrap``...; ``type_<n>`` for a type without
+    a known name. Fields of the event are in ``raw`` (binary: ``[field id, value]``)."""
+
+    kind: ClassVar[Kind] = Kind.EVENT
+
+    event: str = ""
+    #: the error code of an ``error`` event (database field 160)
+    error_code: int | None = None
+    #: the error's data word (database field 161)
+    error_data: int | None = None
+
+
 @dataclasses.dataclass(frozen=True)
 class UnknownRecord(Record):
     """A record type we cannot decode: every field is kept, in order."""
@@ -339,6 +386,8 @@ RECORD_CLASSES: dict[Kind, type[Record]] = {
     Kind.MEDICATION: MedicationRecord,
     Kind.NOTE: NoteRecord,
     Kind.TIME_CHANGE: TimeChangeRecord,
+    Kind.ALERT: AlertRecord,
+    Kind.EVENT: EventRecord,
     Kind.UNKNOWN: UnknownRecord,
 }
 

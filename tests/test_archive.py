@@ -255,19 +255,19 @@ def test_since_and_until_select_by_the_reader_clock(tmp_path: Path) -> None:
 
 
 def test_kinds_this_version_does_not_know_are_kept_whole(tmp_path: Path) -> None:
-    """An archive written by a newer libre-dump (say with an ``alert`` kind) still exports:
+    """An archive written by a newer libre-dump (say with a ``warmup`` kind) still exports:
     the record comes out as an ``unknown`` record holding its whole JSON."""
     dump = content_dump(days=3)
     path = tmp_path / "a.sqlite"
     with Archive(path, create=True) as archive:
         archive.sync(dump, "test")
-    alien = {"kind": "alert", "record_id": 7, "source": "$arresult?", "record_type": 9,
+    alien = {"kind": "warmup", "record_id": 7, "source": "$arresult?", "record_type": 9,
              "local_time": "2026-06-14T10:00:00", "raw": [], "utc": None, "time_status": "",
-             "alert": "low glucose"}
+             "warmup": "low glucose"}
     db = sqlite3.connect(path)
     db.execute("INSERT INTO records (reader_id, source, record_id, variant, part, kind,"
                " local_time, glucose_mg_dl, line_fp, dump_id, body)"
-               " VALUES (1, '$arresult?', 7, 0, 0, 'alert', '2026-06-14T10:00:00', NULL, 0, 1,"
+               " VALUES (1, '$arresult?', 7, 0, 0, 'warmup', '2026-06-14T10:00:00', NULL, 0, 1,"
                " ?)", (json.dumps(alien),))
     db.commit()
     db.close()

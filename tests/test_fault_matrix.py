@@ -45,6 +45,12 @@ OUTCOMES: dict[str, str | int] = {
     "unknown_message": EXIT_PROTOCOL,
     "bad_mac": EXIT_PROTOCOL,
     "flip": EXIT_PROTOCOL,
+    # the binary protocol (read with --protocol binary): the link recovers by retransmission
+    "atp_drop": DATA,
+    "atp_corrupt": DATA,
+    "atp_duplicate": DATA,
+    "ack_lost": DATA,
+    "binary_error": EXIT_PROTOCOL,
 }
 #: the spelling used in the matrix (faults that need an argument get one)
 SPECS = {name: name for name in FAULT_KINDS} | {"flip": "flip:0:100"}
@@ -67,6 +73,8 @@ def expected(fault: str, model: DeviceModel) -> str | int:
     kind = FAULT_KINDS[fault]
     if kind.encrypted_only and not model.encrypted:
         return EXIT_INPUT  # the fault cannot happen on a clear transport: a usage error
+    if kind.binary_only and not model.binary:
+        return EXIT_INPUT  # the model does not speak the binary protocol
     return OUTCOMES[fault]
 
 
@@ -87,29 +95,36 @@ def uri(model: str, faults: str | None = None) -> str:
     return f"sim:{model}?seed=4&days=10" + (f"&faults={faults}" if faults else "")
 
 
+def protocol_of(fault: str | None) -> str:
+    """Binary faults are read with the binary protocol, every other fault with text."""
+    name = (fault or "").split(":")[0].split("@")[0]
+    return "binary" if name in FAULT_KINDS and FAULT_KINDS[name].binary_only else "text"
+
+
 def dump(model: str, faults: str | None = None) -> Run:
-    return Run(["dump", "--device", uri(model, faults), "--timeout", str(TIMEOUT)])
+    return Run(["dump", "--device", uri(model, faults), "--timeout", str(TIMEOUT),
+                "--protocol", protocol_of(faults)])
 
 
 class Read:
     """One whole read through the library (no rendering: the records are compared)."""
 
-    def __init__(self, model: str, faults: str | None = None) -> None:
+    def __init__(self, model: str, faults: str | None = None, protocol: str = "text") -> None:
         start = time.monotonic()
-        with Session(open_transport(uri(model, faults)), timeout_ms=int(TIMEOUT * 1000)
-                     ) as session:
+        with Session(open_transport(uri(model, faults)), timeout_ms=int(TIMEOUT * 1000),
+                     protocol=protocol) as session:
             self.dump = session.dump()
             self.retried = list(session.retried)
         self.seconds = time.monotonic() - start
 
 
-_baselines: dict[str, Read] = {}
+_baselines: dict[tuple[str, str], Read] = {}
 
 
-def baseline(model: str) -> Read:
-    if model not in _baselines:
-        _baselines[model] = Read(model)
-    return _baselines[model]
+def baseline(model: str, protocol: str = "text") -> Read:
+    if (model, protocol) not in _baselines:
+        _baselines[model, protocol] = Read(model, protocol=protocol)
+    return _baselines[model, protocol]
 
 
 def test_every_fault_kind_has_a_documented_outcome() -> None:
@@ -124,10 +139,11 @@ def test_every_fault_kind_has_a_documented_outcome() -> None:
 def test_fault_matrix(model: str, fault: str, caplog: pytest.LogCaptureFixture) -> None:
     device_model = MODELS[model]
     outcome = expected(fault, device_model)
-    good = baseline(model)
+    protocol = protocol_of(fault) if outcome != EXIT_INPUT else "text"
+    good = baseline(model, protocol)
     caplog.set_level(logging.INFO, logger="libre_usb")
     if outcome in (DATA, RETRIED):
-        read = Read(model, SPECS[fault])
+        read = Read(model, SPECS[fault], protocol)
         assert read.dump.device == good.dump.device
         assert read.dump.records == good.dump.records, "the records differ from the fault-free dump"
         target = parse_fault(SPECS[fault], device_model).target

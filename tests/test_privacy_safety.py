@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from libre_usb.cli import main
 from libre_usb.cli.device_cmds import dump as dump_command
 from libre_usb.devices import FORBIDDEN, MODELS, is_read_only
+from libre_usb.protocol.binary.wire import READ_OPS
 from libre_usb.protocol.frames import MessageType
 from libre_usb.simulator import VirtualReader
 from libre_usb.transport.interfaces.sim import SimTransport
@@ -40,6 +41,8 @@ DUMP_FORMATS = sorted(next(p for p in dump_command.params if p.name == "fmt").ty
 READ_TYPES = {MessageType.PRE_INIT, MessageType.QUERY_SERIAL, MessageType.QUERY_VERSION,
               MessageType.INIT, MessageType.TEXT, MessageType.TEXT_COMMAND_ABBOTT,
               MessageType.TEXT_COMMAND_ABBOTT_ALT, MessageType.AUTH_REQUEST}
+#: the binary protocol's host reports: frames (their ops are checked apart) and ACKs
+BINARY_TYPES = {MessageType.BINARY_REQUEST, MessageType.BINARY_ACK_HOST}
 
 
 class NetworkUsed(AssertionError):
@@ -130,7 +133,10 @@ def test_no_command_opens_a_socket_or_sends_anything_but_reads(
             assert is_read_only(command), f"{reader.model.name} received {command!r}"
         for report in reader.received:
             if reader.link is None:  # clear models: every report's type is a read
-                assert report[0] in READ_TYPES, f"{reader.model.name} received {report.hex()}"
+                assert report[0] in READ_TYPES | BINARY_TYPES, (
+                    f"{reader.model.name} received {report.hex()}")
+        # binary frames and ACKs carry only read ops (the link decodes them)
+        assert {op for op, _ in reader.binary_commands} <= READ_OPS, reader.model.name
 
 
 def test_blocking_the_network_is_noticed() -> None:
@@ -330,7 +336,8 @@ def test_a_shareable_transcript_of_hostile_lines_hides_them_and_replays(
         pytest.importorskip("freestyle_keys", reason="the virtual Libre 2/3 needs freestyle-keys")
     device = f"sim:{model}?seed={seed}&days=2"
     shared = tmp_path / "shared.jsonl"
-    code, plain, err = cli("dump", "--device", device, "--tz", "UTC")
+    # (shareable transcripts are made of text-protocol sessions: read with --protocol text)
+    code, plain, err = cli("dump", "--device", device, "--tz", "UTC", "--protocol", "text")
     assert code == 0, err
     for text in HOSTILE:  # the hostile texts are really read (else this proves nothing)
         assert any(form in plain for form in _forms(text)) or model == "libre3", text
@@ -341,7 +348,8 @@ def test_a_shareable_transcript_of_hostile_lines_hides_them_and_replays(
     for secret in {*HOSTILE, *tokens} | _secrets(model) - {""}:
         for form in _forms(secret):
             assert form not in text, f"the shareable transcript shows {secret!r}"
-    code, again, err = cli("dump", "--device", f"replay:{shared}", "--tz", "UTC")
+    code, again, err = cli("dump", "--device", f"replay:{shared}", "--tz", "UTC",
+                           "--protocol", "text")
     assert code == 0, err
     a, b = json.loads(plain), json.loads(again)
     assert a["counts"] == b["counts"]

@@ -139,11 +139,15 @@ def test_shareable_transcript_hides_verifies_and_replays(tmp_path: Path, model: 
     _needs_keys(model)
     device = SIM.format(model=model, seed=seed)
     plain_json, shared = tmp_path / "plain.json", tmp_path / "shared.jsonl"
-    _cli("dump", "-d", device, "-o", str(plain_json), "--tz", "UTC", "-q")
+    # shareable transcripts are made of text-protocol sessions (the Libre Pro defaults to
+    # the binary protocol): every run reads with --protocol text
+    text = ("--protocol", "text")
+    _cli("dump", "-d", device, "-o", str(plain_json), "--tz", "UTC", "-q", *text)
     _cli("dump", "-d", device, "--redact", "--record", str(shared), "-o",
          str(tmp_path / "redacted.json"), "--tz", "UTC", "-q")
     replayed_json = tmp_path / "replayed.json"
-    _cli("dump", "-d", f"replay:{shared}", "-o", str(replayed_json), "--tz", "UTC", "-q")
+    _cli("dump", "-d", f"replay:{shared}", "-o", str(replayed_json), "--tz", "UTC", "-q",
+         *text)
     plain = json.loads(plain_json.read_text(encoding="utf-8"))
     replayed = json.loads(replayed_json.read_text(encoding="utf-8"))
     items = _read(shared)
@@ -343,8 +347,10 @@ def test_a_plain_transcript_of_a_clear_reader_becomes_shareable_by_replaying_it(
     replaying it with ``--record --redact`` writes the shareable one (clear readers; a
     Libre 2/3 plain transcript cannot be replayed, its session keys are gone)."""
     plain, shared = tmp_path / "plain.jsonl", tmp_path / "shared.jsonl"
+    # (a shareable transcript is made of a text-protocol session; the Libre Pro reads with
+    # the binary protocol unless told otherwise, and a replay reads the way it was recorded)
     first = _cli("dump", "-d", "sim:libre_pro?seed=8&days=3", "--record", str(plain), "-q",
-                 "--tz", "UTC")
+                 "--tz", "UTC", "--protocol", "text")
     _cli("dump", "-d", f"replay:{plain}", "--record", str(shared), "--redact", "-q",
          "--tz", "UTC")
     again = _cli("dump", "-d", f"replay:{shared}", "-q", "--tz", "UTC")

@@ -208,7 +208,8 @@ def test_cli_tz_option() -> None:
 
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert lines[0]["timezone"] == "Asia/Tokyo"
-    assert {line["time_status"] for line in lines[1:]} == {"ok"}
+    # ($event? lines carry no time libre-dump can read: "invalid")
+    assert {line["time_status"] for line in lines[1:] if line["source"] != "$event?"} == {"ok"}
     result = runner.invoke(main, ["dump", "-d", "sim:neo?days=5", "-f", "ndjson"],
                            env={"TZ": "America/Denver"})
     assert json.loads(result.output.splitlines()[0])["timezone"] == "America/Denver"

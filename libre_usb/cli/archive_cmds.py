@@ -49,7 +49,7 @@ def period_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def read_dump(device: str | None, model: str | None, timeout: float,
               record_path: str | None, quiet: bool, dump_path: str | None,
-              tz: str | None) -> tuple[Dump, str]:
+              tz: str | None, protocol: str | None = None) -> tuple[Dump, str]:
     """The dump to work on, placed in time, and where it came from: a saved dump file (its
     own placement kept unless ``--tz`` is given) or a reader."""
     if dump_path is not None:
@@ -59,7 +59,8 @@ def read_dump(device: str | None, model: str | None, timeout: float,
         return loaded, f"file:{dump_path}"
     zone = timeline.resolve_zone(tz)  # a bad zone fails before the reader is touched
     status = status_line(quiet)
-    with open_session(device, model, timeout, record_path, status) as session:
+    with open_session(device, model, timeout, record_path, status,
+                      protocol=protocol) as session:
         result = session.dump()
         uri = session.transport.uri if hasattr(session, "transport") else (device or "")
     status.finish()
@@ -81,7 +82,8 @@ def _summary(result: SyncResult, archive: Archive) -> str:
 @tz_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 def sync(device: str | None, model: str | None, timeout: float, record_path: str | None,
-         quiet: bool, dump_path: str | None, archive_path: str | None, tz: str | None,
+         protocol: str | None, quiet: bool, dump_path: str | None,
+         archive_path: str | None, tz: str | None,
          as_json: bool) -> None:
     """Read a reader (or a saved dump) into the local archive.
 
@@ -90,7 +92,8 @@ def sync(device: str | None, model: str | None, timeout: float, record_path: str
     reader counting again) is kept apart and reported, never overwritten. Exit 0 even with
     conflicts: they are data, listed here and by `libre-dump archive --conflicts`.
     """
-    dump, origin = read_dump(device, model, timeout, record_path, quiet, dump_path, tz)
+    dump, origin = read_dump(device, model, timeout, record_path, quiet, dump_path, tz,
+                             protocol)
     with Archive(archive_path or default_path(), create=True) as archive:
         result = archive.sync(dump, origin)
         if as_json:

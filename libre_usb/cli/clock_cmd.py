@@ -76,7 +76,8 @@ def _show(label: str, value: str) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Set without asking.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def clock(device: str | None, model: str | None, timeout: float, record_path: str | None,
-          quiet: bool, set_to: str | None, tz: str | None, yes: bool, as_json: bool) -> None:
+          protocol: str | None, quiet: bool, set_to: str | None, tz: str | None, yes: bool,
+          as_json: bool) -> None:
     """Show the reader's clock, the host's clock and the drift between them; with --set,
     set the reader's clock (the only command that writes to a reader).
 
@@ -91,6 +92,9 @@ def clock(device: str | None, model: str | None, timeout: float, record_path: st
         if device and device.partition(":")[0].lower() in RECORDINGS:
             raise InputError(f"{device} is a recording, not a reader: its clock cannot be set")
         target = parse_target(set_to, zone)
+    # the clock is read and set with text commands whatever --protocol says (the binary
+    # SET_DATE_TIME is never sent): the option is accepted like on every reader command
+    del protocol
     with open_session(device, model, timeout, record_path) as session:
         reader = session.read_clock()
         host = dt.datetime.now(zone).replace(tzinfo=None, microsecond=0)

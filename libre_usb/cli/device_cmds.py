@@ -23,6 +23,7 @@ from ..output.units import UNITS
 from ..reader.session import (
     DEFAULT_TIMEOUT_MS,
     INFO_DEADLINE_S,
+    PROTOCOLS,
     RECORDS_DEADLINE_S,
     Session,
 )
@@ -56,6 +57,11 @@ def device_options(func: Callable[..., Any]) -> Callable[..., Any]:
                           f"{RECORDS_DEADLINE_S:g} s for a record list."),
         click.option("--record", "record_path", type=click.Path(dir_okay=False),
                      help="Write every report exchanged to this transcript (JSON Lines)."),
+        click.option("--protocol", type=click.Choice(PROTOCOLS), default=None,
+                     help="text: $history?/$arresult?; binary: the database protocol Abbott's "
+                          "software uses (Libre, Libre Pro; adds alerts, events and config "
+                          "settings); auto: binary where the model speaks it. Default: binary "
+                          "on the Libre Pro, text elsewhere."),
         click.option("--quiet", "-q", is_flag=True, help="No progress or notes on stderr."),
     ]
     for option in reversed(options):
@@ -75,7 +81,8 @@ def _keep_deadline(ctx: click.Context, param: click.Parameter, value: float | No
 @contextlib.contextmanager
 def open_session(device: str | None, model: str | None, timeout: float,
                  record_path: str | None, status: StatusLine | None = None, *,
-                 shareable: bool = False) -> Iterator[Session | PassiveSession]:
+                 shareable: bool = False, protocol: str | None = None
+                 ) -> Iterator[Session | PassiveSession]:
     """Open the transport (recording it if asked, as a shareable transcript when
     ``shareable``: docs/sharing.md) and a session on it. ``status`` shows the progress of
     long replies; its line is erased when the session ends, however. A ``capture:`` device
@@ -102,9 +109,19 @@ def open_session(device: str | None, model: str | None, timeout: float,
     try:
         context = click.get_current_context(silent=True)
         deadline = context.meta.get("libre_dump.deadline") if context is not None else None
+        recorded = getattr(recorder.inner if recorder is not None else transport,
+                           "recorded_protocol", None)
+        if protocol is None and recorded is not None:
+            protocol = recorded  # a replay reads the way the recording did
+        elif shareable and protocol is None:
+            protocol = "text"  # the protocol whose transcripts can be made shareable
         session = Session(transport, model, timeout_ms=int(timeout * 1000),
                           progress=status.update if status is not None else None,
-                          deadline_s=deadline)
+                          deadline_s=deadline, protocol=protocol)
+        if recorder is not None and shareable and session.protocol == "binary":
+            raise InputError("--record with --redact: a shareable transcript of the binary "
+                             "protocol is not made yet (its frames would keep names and "
+                             "notes); record it with --protocol text, or without --redact")
         if recorder is not None and shareable:
             from ..output.redact import TranscriptPolicy
             from ..transport.shareable import TranscriptRules
@@ -181,11 +198,13 @@ def tz_option(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--redact", is_flag=True,
               help="Replace the serial, patient name and id and free texts by placeholders.")
 def info(device: str | None, model: str | None, timeout: float, record_path: str | None,
-         quiet: bool, as_json: bool, redact: bool) -> None:
+         protocol: str | None, quiet: bool, as_json: bool, redact: bool) -> None:
     """Show the reader's model, serial, software, unit, clock, patient, record count and
     settings."""
-    with open_session(device, model, timeout, record_path, shareable=redact) as session:
-        device_info = session.read_info()
+    with open_session(device, model, timeout, record_path, shareable=redact,
+                      protocol=protocol) as session:
+        device_info = (session.read_device() if isinstance(session, Session)
+                       else session.read_info())
     if redact:
         device_info = redact_dump(Dump(device=device_info, records=())).device
     data = device_info.to_dict()
@@ -247,8 +266,8 @@ def date_style_option(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Replace the serial, patient name and id, note and comment texts by "
                    "placeholders (docs/formats.md). Default: off, except for libreview.")
 def dump(device: str | None, model: str | None, timeout: float, record_path: str | None,
-         quiet: bool, fmt: str, output: str | None, tz: str | None, unit: str | None,
-         date_style: str, redact: bool | None) -> None:
+         protocol: str | None, quiet: bool, fmt: str, output: str | None, tz: str | None,
+         unit: str | None, date_style: str, redact: bool | None) -> None:
     """Read everything the reader stores.
 
     On a terminal a progress line shows while the reader sends its records, and a
@@ -258,12 +277,17 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
     zone = timeline.resolve_zone(tz)  # a bad zone fails before the reader is touched
     status = status_line(quiet)
     with open_session(device, model, timeout, record_path, status,
-                      shareable=redact is True) as session:
+                      shareable=redact is True, protocol=protocol) as session:
         result: Dump = session.dump()
         retried = list(session.retried)
+        recovered = dict(getattr(session, "recovered", {}))
         model_name = session.model.name
     if retried and not quiet:
         click.echo(f"note: retried {', '.join(retried)} after a broken reply", err=True)
+    if recovered and not quiet:
+        click.echo("note: the binary link recovered from "
+                   + ", ".join(f"{count} x {what}" for what, count in sorted(recovered.items())),
+                   err=True)
     result = timeline.place(result, zone)
     if output is None and sys.stdout.isatty():
         # megabytes of JSON are no use on a screen: keep them in a file and say where

@@ -38,7 +38,8 @@ from .device_cmds import device_options, open_session, status_line
                    "upload entries that carry UTC times only.")
 @click.pass_context
 def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None, model: str | None,
-         timeout: float, record_path: str | None, quiet: bool, dump_path: str | None,
+         timeout: float, record_path: str | None, protocol: str | None, quiet: bool,
+         dump_path: str | None,
          fmt: str, output: str | None, time_tolerance: float, max_bytes: int,
          tz: str | None) -> None:
     """Diff captured uploads (raw bodies, HAR files, mitmproxy flow files) against a reader.
@@ -56,7 +57,8 @@ def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None, model
     if dump_path:
         dump = load_dump(dump_path)
     else:
-        with open_session(device, model, timeout, record_path, status_line(quiet)) as session:
+        with open_session(device, model, timeout, record_path, status_line(quiet),
+                          protocol=protocol) as session:
             dump = session.dump()
     if tz:
         # place the reader's records in UTC too, so uploads whose times were corrected for

@@ -32,7 +32,8 @@ from .device_cmds import _emit, device_options, tz_option
               help="Write here (atomically) instead of stdout.")
 @tz_option
 def report(device: str | None, model: str | None, timeout: float, record_path: str | None,
-           quiet: bool, dump_path: str | None, archive_path: str | None, serial: str | None,
+           protocol: str | None, quiet: bool, dump_path: str | None,
+           archive_path: str | None, serial: str | None,
            since: str | None, until: str | None, unit: str | None, fmt: str,
            output: str | None, tz: str | None) -> None:
     """Write an Ambulatory Glucose Profile (AGP) page, or its metrics as JSON.
@@ -52,7 +53,8 @@ def report(device: str | None, model: str | None, timeout: float, record_path: s
         if serial is not None:
             raise click.UsageError("--reader chooses a reader in the archive: use it with "
                                    "--archive")
-        dump, _ = read_dump(device, model, timeout, record_path, quiet, dump_path, tz)
+        dump, _ = read_dump(device, model, timeout, record_path, quiet, dump_path, tz,
+                            protocol)
         data = report_data.from_dump(dump, period)
     chosen = unit or (data.device.unit if data.device.unit in UNITS else MG_DL)
     text = agp_report.render(data, unit=chosen, fmt=fmt)

@@ -36,12 +36,14 @@ CSV_COLUMNS = (
     "kind", "record_id", "source", "record_type", "local_time", "utc", "time_status",
     "glucose_mg_dl", "glucose_mmol_l", "value_raw", "ketone_mmol_l", "trend", "out_of_range",
     "error_flag", "errors", "sensor_runtime_min", "first_after_insertion", "insulin_type", "units",
-    "carbs_g", "comment_index", "text", "old_time", "new_time", "fields", "raw",
+    "carbs_g", "comment_index", "text", "old_time", "new_time", "alarm", "alarm_code", "event",
+    "error_code", "error_data", "fields", "raw",
 )
 _JSON_CELLS = {"raw", "fields"}
 _BOOL_CELLS = {"error_flag", "first_after_insertion"}
 _INT_CELLS = {"record_id", "record_type", "glucose_mg_dl", "trend", "errors",
-              "sensor_runtime_min", "carbs_g", "comment_index"}
+              "sensor_runtime_min", "carbs_g", "comment_index", "alarm_code", "error_code",
+              "error_data"}
 _FLOAT_CELLS = {"ketone_mmol_l", "units", "glucose_mmol_l"}
 #: fields that only exist on output (derived from others); readers ignore them
 DERIVED_FIELDS = frozenset({"glucose_mmol_l"})

@@ -19,6 +19,10 @@ first history reading of    ``genericEntries`` ``sensorstart``, at the sensor st
 a sensor                    (reading time minus the sensor runtime)
 time change                 ``isFirstAfterTimeChange: true`` on the first glucose
                             entry after it (:func:`first_after_time_changes`)
+alert (binary protocol)     ``genericEntries`` ``ondemandalarm.low`` / ``.high`` /
+                            ``.projectedlow`` / ``.projectedhigh``
+event ``sensor_expired``,   ``genericEntries`` ``sensorend``, ``error`` (no public upload
+``error``                   shows their extended properties: none are written)
 ==========================  ======================================================
 
 Conventions (all documented in ``docs/privacy.md``):
@@ -51,7 +55,9 @@ from typing import Any
 
 from ..errors import InputError
 from ..model import (
+    AlertRecord,
     Dump,
+    EventRecord,
     ExerciseRecord,
     FoodRecord,
     GlucoseRecord,
@@ -77,6 +83,15 @@ GENERIC_EXERCISE = GENERIC_PREFIX + "exercise"
 GENERIC_MEDICATION = GENERIC_PREFIX + "medication"
 GENERIC_NOTE = GENERIC_PREFIX + "customnote"
 GENERIC_SENSORSTART = GENERIC_PREFIX + "sensorstart"
+GENERIC_SENSOREND = GENERIC_PREFIX + "sensorend"
+GENERIC_ERROR = GENERIC_PREFIX + "error"
+#: alert name -> the generic type of its upload entry (upload-format: ``ondemandalarm.*``)
+GENERIC_ALARMS = {"low": GENERIC_PREFIX + "ondemandalarm.low",
+                  "high": GENERIC_PREFIX + "ondemandalarm.high",
+                  "projected_low": GENERIC_PREFIX + "ondemandalarm.projectedlow",
+                  "projected_high": GENERIC_PREFIX + "ondemandalarm.projectedhigh"}
+#: event name -> the generic type of its upload entry
+GENERIC_EVENTS = {"sensor_expired": GENERIC_SENSOREND, "error": GENERIC_ERROR}
 
 #: reader trend arrow (protocol.md 4.2 field 14) -> upload ``trendArrow`` (JUG ``trendName``)
 TREND_ARROWS = {
@@ -291,6 +306,10 @@ def is_uploadable(record: Record) -> bool:
         value = (record.ketone_mmol_l if isinstance(record, KetoneRecord)
                  else record.glucose_mg_dl)
         return not record.error_flag and value is not None
+    if isinstance(record, AlertRecord):
+        return record.alarm in GENERIC_ALARMS
+    if isinstance(record, EventRecord):
+        return record.event in GENERIC_EVENTS
     return isinstance(record, (InsulinRecord, FoodRecord, ExerciseRecord, MedicationRecord,
                                NoteRecord))
 
@@ -440,6 +459,10 @@ class _Builder:
         elif isinstance(record, NoteRecord):
             text = note_placeholder(record.comment_index) if self.redact else record.text
             self.add("genericEntries", record, {"type": GENERIC_NOTE}, {"text": text})
+        elif isinstance(record, AlertRecord):
+            self.add("genericEntries", record, {"type": GENERIC_ALARMS[record.alarm]}, {})
+        elif isinstance(record, EventRecord):
+            self.add("genericEntries", record, {"type": GENERIC_EVENTS[record.event]}, {})
 
     def leave_out(self, record: Record) -> None:
         # redacted by the one policy of --redact (output/redact.py): what we could not

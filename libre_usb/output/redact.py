@@ -22,6 +22,11 @@ that is not a small number (at most 4  (the same text always gets the same n wit
 digits), HI or LO, and the texts of
 the InsuLinx reminder labels
 (``$getrmndrst,0``)
+binary protocol config tables          patient name and id as above; the sensor UID
+(``settings.config``, ``sensor_uid``,  ``REDACTED-sensor-uid``; smart-tag texts
+``smart_tag_texts``,                   ``REDACTED-note-<n>`` (they are the note texts);
+``reminder_texts``)                    any other text ``REDACTED-text-<n>``; the brand
+                                       name stays
 =====================================  ====================================================
 
 What we could not classify is treated as identifying: a field whose meaning is unknown
@@ -53,6 +58,11 @@ _WHOLE_REPLIES = {"$sn?": SERIAL, "$serlnum?": SERIAL, "$ptname?": PATIENT_NAME,
                   "$ptid?": PATIENT_ID}
 #: Libre ``$arresult?`` comment slots: field index -> comment number (protocol.md 4.2)
 COMMENT_FIELDS = {29 + i: i + 1 for i in range(6)}
+SENSOR_UID = PREFIX + "sensor-uid"
+#: binary config fields (protocol/binary/fields.py) that are identifiers, and their placeholder
+_CFG_IDENTIFIERS = {1130: PATIENT_NAME, 1131: PATIENT_ID, 1321: SENSOR_UID}
+#: config texts that are not personal (the reader's brand name)
+_CFG_PUBLIC = {1029}
 _NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)\Z")
 #: a number too short to identify anyone (flags, error bits, small counts, times)
 _SMALL_NUMBER = re.compile(r"[-+]?\d{1,4}(\.\d{0,4})?\Z")
@@ -144,8 +154,32 @@ class Redactor:
             return "\n".join(lines)
         return text
 
+    def config_value(self, field_id: int | None, value: Any) -> Any:
+        """A binary config field's value, redacted (see the module docstring)."""
+        if not isinstance(value, str) or not value or field_id in _CFG_PUBLIC:
+            return value
+        if field_id in _CFG_IDENTIFIERS:
+            return _CFG_IDENTIFIERS[field_id]
+        if field_id is not None and 1290 <= field_id <= 1295:
+            return note(field_id - 1289)
+        return self.text(value) if is_text(value) or field_id is None else value
+
+    def binary_settings(self, settings: dict[str, Any]) -> None:
+        if isinstance(settings.get("config"), list):
+            settings["config"] = [
+                {**entry, "value": self.config_value(entry.get("field_id"), entry.get("value"))}
+                for entry in settings["config"]]
+        if isinstance(settings.get("sensor_uid"), dict):
+            settings["sensor_uid"] = {**settings["sensor_uid"], "value": SENSOR_UID}
+        for key in ("smart_tag_texts", "reminder_texts"):
+            if isinstance(settings.get(key), list):
+                settings[key] = [{**item, "text": self.config_value(item.get("field_id"),
+                                                                    item.get("text"))}
+                                 for item in settings[key]]
+
     def device(self, info: DeviceInfo) -> DeviceInfo:
         settings = dict(info.settings)
+        self.binary_settings(settings)
         if "tags" in settings:
             settings["tags"] = [
                 {**tag, "text": f"{PREFIX}tag-{tag.get('number')}" if tag.get("text") else ""}

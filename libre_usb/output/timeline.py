@@ -76,7 +76,7 @@ NO_ANCHOR = "no_anchor"
 STATUSES = (OK, AMBIGUOUS, INVALID, NO_ANCHOR)
 
 #: record sources whose ids share the id space of the time-change records
-ID_SOURCES = frozenset({"$arresult?", "$result?"})
+ID_SOURCES = frozenset({"$arresult?", "$result?", "db:results"})
 
 _UTC = dt.timezone.utc
 

@@ -29,7 +29,7 @@ from ..protocol.observer import Conversation, Exchange, Observer
 from ..protocol.text.records import parse_lines
 from ..protocol.text.reply import TextReply, parse_multirecord
 from ..transport.interfaces.capture import CaptureTransport
-from .session import build_info, info_commands
+from .session import build_info, info_commands, meter_events
 
 __all__ = ["PassiveSession", "decode"]
 
@@ -123,6 +123,8 @@ class PassiveSession:
         texts: dict[str, str] = {}
         ordered = [c for c in info_commands(model) if c in replies]
         record_commands = {source.command for source in model.records}
+        if model.event_command is not None:
+            record_commands.add(model.event_command)
         ordered += [c for c in replies if c not in ordered and c not in record_commands
                     and is_read_only(c)]
         for command in ordered:
@@ -159,6 +161,9 @@ class PassiveSession:
                 continue
             multi = parse_multirecord(reply)
             out.extend(parse_lines(source.parser, multi.records, source.command))
+        events = replies.get(model.event_command) if model.event_command else None
+        if events is not None and events.ok:
+            out.extend(meter_events(events))
         return out
 
     def dump(self) -> Dump:

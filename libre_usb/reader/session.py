@@ -12,6 +12,7 @@ setters need ``allow_write=True`` and erase commands are refused always.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -35,7 +36,7 @@ from ..protocol.connection import (
     SoftwareVersion,
     TextResponse,
 )
-from ..protocol.text.records import parse_lines
+from ..protocol.text.records import parse_lines, parse_meter_events
 from ..protocol.text.replies import (
     clock_setters,
     decode_settings,
@@ -79,6 +80,8 @@ class Session:
         retries: int = DEFAULT_RETRIES,
         progress: Progress | None = None,
         deadline_s: float | None = None,
+        protocol: str | None = "text",
+        compression: bool = True,
     ) -> None:
         self.transport = transport
         if isinstance(model, str):
@@ -90,6 +93,9 @@ class Session:
                 else model_by_name("libre")
             )
         self.model = model
+        self.protocol = resolve_protocol(protocol, model)
+        #: binary protocol: turn compression on where the model's software does
+        self.compression = compression
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.progress = progress
@@ -101,6 +107,9 @@ class Session:
         self.retried: list[str] = []
         #: bytes of the reports read in this session (for progress display)
         self.bytes_in = 0
+        #: binary protocol: link faults recovered from (frames asked for again, dropped
+        #: duplicates), by kind
+        self.recovered: dict[str, int] = {}
         self._open = False
 
     # -- plumbing -------------------------------------------------------------------------
@@ -357,13 +366,75 @@ class Session:
         out: list[Record] = []
         for source in self.model.records:
             out.extend(self.records(source.command, source.parser))
+        if self.model.event_command is not None:
+            out.extend(self.read_events(self.model.event_command))
         return out
+
+    def read_events(self, command: str) -> list[Record]:
+        """The meter's event log, kept raw (:func:`parse_meter_events`); nothing when the
+        meter answers ``CMD Fail!``. A ``count,checksum`` trailer is checked when present."""
+        try:
+            reply = self.command(command)
+        except CommandFailed:
+            log.info("%s: not supported by this meter", command)
+            return []
+        return meter_events(reply)
+
+    def read_device(self) -> DeviceInfo:
+        """:meth:`read_info`, plus the config tables when reading with the binary protocol."""
+        info = self.read_info()
+        if self.protocol != "binary":
+            return info
+        from .binary import BinaryReader
+
+        decoded = BinaryReader(self).read(info.record_count, records=False)
+        return dataclasses.replace(info, settings={**info.settings, **decoded.settings})
 
     def dump(self) -> Dump:
         self.open()
         info = self.read_info()
+        if self.protocol == "binary":
+            from .binary import BinaryReader
+
+            decoded = BinaryReader(self).read(info.record_count)
+            info = dataclasses.replace(info, settings={**info.settings, **decoded.settings})
+            return Dump(device=info, records=tuple(decoded.records))
         records = self.read_records()
         return Dump(device=info, records=tuple(records))
+
+
+def meter_events(reply: TextReply) -> list[Record]:
+    """The event records of a ``$event?`` reply (:func:`parse_meter_events`); a
+    ``count,checksum`` trailer is checked when the reply has one."""
+    lines = list(reply.lines)
+    try:
+        lines = list(parse_multirecord(reply, strict_count=False).records)
+    except ChecksumError:
+        raise
+    except ProtocolError:
+        pass  # no trailer: every line is an event
+    return parse_meter_events(lines)
+
+
+#: the values of ``--protocol``
+PROTOCOLS = ("text", "binary", "auto")
+
+
+def resolve_protocol(protocol: str | None, model: DeviceModel) -> str:
+    """``text`` or ``binary`` for ``model``: ``auto`` is binary where the model speaks it
+    (Libre, Libre Pro), text elsewhere; None is the model's default (binary on the Libre Pro,
+    which public sources show read only that way; text elsewhere); ``binary`` on a model
+    without it is an input error."""
+    if protocol is None:
+        return model.default_protocol
+    if protocol not in PROTOCOLS:
+        raise InputError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    if protocol == "auto":
+        return "binary" if model.binary else "text"
+    if protocol == "binary" and not model.binary:
+        raise InputError(f"the {model.title} does not speak the binary database protocol; "
+                         "use --protocol text")
+    return protocol
 
 
 class _Partial(Exception):

@@ -25,6 +25,9 @@ import random
 from decimal import Decimal
 
 from ..model import (
+    ALARM_NAMES,
+    AlertRecord,
+    EventRecord,
     ExerciseRecord,
     FoodRecord,
     GlucoseRecord,
@@ -78,6 +81,15 @@ class ReaderContent:
     tags: tuple[tuple[int, int, str], ...] = ()
     #: the ``$lang?`` code
     language: int = 2
+    #: glycemic alarms on results and the device's event log (Libre 1 layout models only;
+    #: the binary protocol shows them, the text protocol does not)
+    alerts: list[AlertRecord] = dataclasses.field(default_factory=list)
+    events: list[EventRecord] = dataclasses.field(default_factory=list)
+    #: the events table's record number of the user's clock change (binary protocol)
+    clock_change_event_id: int = 0
+    #: the Neo's ``$event?`` log as the host keeps it (the layout is not public, so the lines
+    #: are made up and every field stays raw)
+    meter_events: list[EventRecord] = dataclasses.field(default_factory=list)
 
     @property
     def records(self) -> list[Record]:
@@ -85,6 +97,7 @@ class ReaderContent:
         out: list[Record] = list(self.history)
         for line in self.results:
             out.extend(line)
+        out.extend(self.meter_events)
         return out
 
 
@@ -239,7 +252,7 @@ def _generate_libre(seed: int, model: str, days: int, now: dt.datetime,
     if not change_done:
         results.append([_libre_time_change(result_id, clock.old, clock.new)])
         result_id += 1
-    return ReaderContent(
+    content = ReaderContent(
         serial=_serial(rng),
         software_version="1.0.14" if libre3 else "2.1.2",
         unit="mg/dL",
@@ -248,10 +261,109 @@ def _generate_libre(seed: int, model: str, days: int, now: dt.datetime,
         clock=now,
         history=history,
         results=results,
-        record_counter=history_id + result_id + 100000,
+        record_counter=max(history_id, result_id),
         comments=() if libre3 else COMMENTS,
         model=model,
     )
+    if not libre3:
+        _alerts_and_events(content, seed, start, now, clock.old if clock.active else None)
+    return content
+
+
+def shift_ids(content: ReaderContent, base: int) -> None:
+    """Add ``base`` to every record id (and the record counter)."""
+    def moved(record: Record) -> Record:
+        return dataclasses.replace(record, record_id=record.record_id + base)
+
+    content.history = [moved(r) for r in content.history]  # type: ignore[misc]
+    content.results = [[moved(r) for r in line] for line in content.results]
+    content.alerts = [moved(r) for r in content.alerts]  # type: ignore[misc]
+    content.events = [moved(r) for r in content.events]  # type: ignore[misc]
+    if content.clock_change_event_id:
+        content.clock_change_event_id += base
+    content.record_counter += base
+
+
+def _alarm(record: ScanRecord) -> int:
+    """The alarm a scan came with (derived from its value and trend, no randomness)."""
+    glucose = record.glucose_mg_dl or 0
+    if record.error_flag or not glucose:
+        return 0
+    # thresholds that the simulated curve (80..220 mg/dL) crosses now and then
+    if glucose <= 95:
+        return 1
+    if glucose >= 200:
+        return 2
+    if glucose < 110 and record.trend in (1, 2):
+        return 3
+    if glucose > 170 and record.trend in (4, 5):
+        return 4
+    return 0
+
+
+#: device events: (record type, name, {field id: value} kept raw), per day probability
+_EVENT_KINDS: tuple[tuple[int, str, dict[int, int], float], ...] = (
+    (33, "low_battery", {181: 1}, 0.02), (36, "lost_time", {168: 0}, 0.005),
+    (49, "microcontroller_reset", {186: 0, 189: 1, 184: 0}, 0.01),
+    (50, "masked_mode_status", {193: 0, 194: 1}, 0.005),
+    (32, "error", {}, 0.03))
+
+
+def _alerts_and_events(content: ReaderContent, seed: int, start: dt.datetime,
+                       now: dt.datetime, clock_change: dt.datetime | None) -> None:
+    """Glycemic alarms on scans, and a device event log: the binary protocol's extra kinds.
+    A separate random stream, so the text content is the same with or without them."""
+    rng = random.Random(seed * 7919 + 17)  # noqa: S311 - test content, not secrets
+    for line in content.results:
+        first = line[0]
+        if isinstance(first, ScanRecord) and _alarm(first):
+            code = _alarm(first)
+            content.alerts.append(AlertRecord(
+                record_id=first.record_id, source="db:results", record_type=first.record_type,
+                local_time=first.local_time, alarm=ALARM_NAMES[code], alarm_code=code,
+                glucose_mg_dl=first.glucose_mg_dl))
+    happenings: list[tuple[dt.datetime, int, str, dict[int, int]]] = []
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    while day < now:
+        for rtype, name, fields, rate in _EVENT_KINDS:
+            if rng.random() < rate:
+                when = day + dt.timedelta(seconds=rng.randrange(8 * 3600, 22 * 3600))
+                extra = dict(fields)
+                if rtype == 32:
+                    extra = {160: rng.choice((2, 3, 4, 5, 373)), 161: rng.randrange(1 << 16)}
+                happenings.append((when, rtype, name, extra))
+        day += dt.timedelta(days=1)
+    happenings = [h for h in happenings if h[0] < now]
+    # every kind at least once, so any window holds every kind of event
+    seen = {h[1] for h in happenings}
+    for rtype, name, fields, _ in _EVENT_KINDS:
+        if rtype not in seen:
+            when = start + (now - start) * rng.uniform(0.2, 0.8)
+            extra = ({160: rng.choice((2, 3, 4, 5, 373)), 161: rng.randrange(1 << 16)}
+                     if rtype == 32 else dict(fields))
+            happenings.append((when.replace(microsecond=0), rtype, name, extra))
+    # a sensor expires where the history's 14-day sensors end
+    for record in content.history:
+        if record.sensor_runtime_min == 14 * 24 * 60 and record.local_time is not None:
+            happenings.append((record.local_time + dt.timedelta(minutes=1), 51,
+                               "sensor_expired", {}))
+    happenings = [h for h in happenings if h[0] < now]
+    if clock_change is not None:
+        happenings.append((clock_change, -1, "", {}))
+    happenings.sort(key=lambda h: (h[0], h[1]))
+    number = 9000 + rng.randrange(500)
+    for when, rtype, name, fields in happenings:
+        number += 1
+        if rtype < 0:
+            content.clock_change_event_id = number
+            continue
+        error_code: int | None = fields.pop(160) if 160 in fields else None
+        error_data: int | None = fields.pop(161) if 161 in fields else None
+        content.events.append(EventRecord(
+            record_id=number, source="db:events", record_type=rtype, local_time=when,
+            raw=tuple((k, str(v)) for k, v in sorted(fields.items())), event=name,
+            error_code=error_code, error_data=error_data))
+    content.record_counter = max(content.record_counter, number)
 
 
 def _libre_time_change(record_id: int, old: dt.datetime, new: dt.datetime) -> TimeChangeRecord:
@@ -487,7 +599,21 @@ def _generate_neo(seed: int, days: int, now: dt.datetime, time_change: bool) -> 
         record_counter=record_id,
         comments=(),
         model="neo",
+        meter_events=_neo_meter_events(seed, now),
     )
+
+
+def _neo_meter_events(seed: int, now: dt.datetime) -> list[EventRecord]:
+    rng = random.Random(seed * 31 + 5)  # noqa: S311 - test content, not secrets
+    events = []
+    for number in range(1, 9):
+        when = now - dt.timedelta(days=rng.randrange(1, 80), minutes=rng.randrange(1440))
+        fields = (number, rng.choice((3, 7, 12, 21)), when.month, when.day, when.year - 2000,
+                  when.hour, when.minute, rng.randrange(256))
+        events.append(EventRecord(record_id=number, source="$event?", record_type=-1,
+                                  local_time=None, event="meter_event",
+                                  raw=tuple((i, str(v)) for i, v in enumerate(fields))))
+    return events
 
 
 def _generate_insulinx(seed: int, days: int, now: dt.datetime,

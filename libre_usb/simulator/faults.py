@@ -94,6 +94,9 @@ class FaultKind:
     link: bool = False
     #: only for models with an encrypted transport
     encrypted_only: bool = False
+    #: a fault of the binary protocol (only for models that speak it; read with
+    #: ``--protocol binary``); its target is a binary op (hex), by default GET_DATABASE
+    binary_only: bool = False
 
 
 FAULT_KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
@@ -122,6 +125,19 @@ FAULT_KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
               encrypted_only=True),
     FaultKind("flip", "one bit flipped in an encrypted report", "every",
               "N:BIT, which report and which bit", link=True, encrypted_only=True),
+    FaultKind("atp_drop", "an ATP frame of the binary reply never arrives", "records",
+              "K, which frame of the reply's first burst (default: the middle one)",
+              binary_only=True),
+    FaultKind("atp_corrupt", "an ATP frame of the binary reply arrives with a bad CRC32",
+              "records", "K, which frame (default: the middle one)", binary_only=True),
+    FaultKind("atp_duplicate", "an ATP frame of the binary reply arrives twice", "records",
+              "K, which frame (default: the first one)", binary_only=True),
+    FaultKind("ack_lost", "the host's ACKs during the binary reply are lost", "records",
+              "N, how many (default 2: the reader's window of 16 frames fills)",
+              binary_only=True),
+    FaultKind("binary_error", "the reader answers the binary command with ERROR", "records",
+              "CODE, the error code (default 3, command failed)", link=True,
+              binary_only=True),
 )}
 
 _KEEPALIVE = b"\x22\x01\x05"
@@ -176,6 +192,9 @@ def parse_fault(text: str, model: DeviceModel) -> Fault:
     if kind.encrypted_only and not model.encrypted:
         raise InputError(f"sim fault {name!r} needs an encrypted reader (Libre 2/3); "
                          f"{model.name} has a clear transport")
+    if kind.binary_only and not model.binary:
+        raise InputError(f"sim fault {name!r} is a fault of the binary protocol, which the "
+                         f"{model.title} does not speak")
     if arg and kind.arg is None:
         raise InputError(f"sim fault {name!r} takes no argument")
     number: int | None = None
@@ -189,6 +208,13 @@ def parse_fault(text: str, model: DeviceModel) -> Fault:
             raise InputError(f"bad sim fault {text!r}: {kind.arg}"
                              + (" (not a text or error type)" if name == "unexpected_type"
                                 else ""))
+    if kind.binary_only:
+        try:
+            op = int(target_text, 16) if target_text else 0x31
+        except ValueError:
+            raise InputError(f"bad sim fault {text!r}: the target is a binary op in hex"
+                             ) from None
+        return Fault(kind, f"binary:{op:02x}", number)
     if target_text:
         target: str | None = _command(target_text)
     elif kind.target == "records":
@@ -273,6 +299,8 @@ class FaultInjector:
         self.injected: list[str] = []
         self._queue: collections.deque[_Item] = collections.deque()
         self._commands_seen = len(reader.commands)
+        self._binary_seen = 0
+        self._binary_op: int | None = None
         self._gone = False
         self._mute = False
         # pacing moves out here, so the faults see whole replies and the host still gets
@@ -290,11 +318,19 @@ class FaultInjector:
     def write(self, report: bytes) -> None:
         if self._gone:
             raise Disconnected("sim: the reader went away (simulated unplug)")
+        if report[0] == MessageType.BINARY_ACK_HOST and self._lose_ack():
+            return
         self.reader.write(report)
         batch: list[_Item] = list(self._pull())
         if len(self.reader.commands) > self._commands_seen:
             self._commands_seen = len(self.reader.commands)
             batch = self._reply(self.reader.commands[-1], batch)
+        binary = getattr(self.reader, "binary_commands", [])
+        if len(binary) > self._binary_seen:
+            self._binary_seen = len(binary)
+            self._binary_op = binary[-1][0]
+        if self._binary_op is not None:
+            batch = self._binary_reply(batch)
         if self._mute:
             return
         self._queue.extend(self._wire(batch))
@@ -362,6 +398,50 @@ class FaultInjector:
             if changed is not None:
                 batch = changed
                 self.injected.append(f"{fault.name} on {command}")
+        return batch
+
+    # -- binary protocol faults --------------------------------------------------------------
+
+    def _binary_faults(self) -> list[Fault]:
+        return [f for f in self.faults if f.kind.binary_only and not f.kind.link
+                and f.target == f"binary:{self._binary_op:02x}" and not f.replies_seen]
+
+    def _lose_ack(self) -> bool:
+        for fault in self.faults:
+            if fault.name != "ack_lost" or fault.target != f"binary:{self._binary_op or 0:02x}":
+                continue
+            limit = 2 if fault.number is None else fault.number
+            if fault.replies_seen < limit:
+                fault.replies_seen += 1
+                self.injected.append(f"ack_lost on {fault.target}")
+                return True
+        return False
+
+    def _binary_reply(self, batch: list[_Item]) -> list[_Item]:
+        frames = [i for i, r in enumerate(batch)
+                  if isinstance(r, bytes) and r[0] == MessageType.BINARY_RESPONSE]
+        if not frames:
+            return batch
+        for fault in self._binary_faults():
+            if fault.name == "ack_lost":
+                continue
+            fault.replies_seen += 1
+            default = 0 if fault.name == "atp_duplicate" else len(frames) // 2
+            at = frames[min(default if fault.number is None else fault.number,
+                            len(frames) - 1)]
+            report = batch[at]
+            assert isinstance(report, bytes)
+            if fault.name == "atp_drop":
+                batch = batch[:at] + batch[at + 1 :]
+            elif fault.name == "atp_duplicate":
+                batch = self._insert(batch, at + 1, [report])
+            elif fault.name == "atp_corrupt":
+                broken = bytearray(report)
+                broken[2 + 6 + min(3, max(0, report[1] - 7))] ^= 0x5A  # a data byte
+                batch = [*batch[:at], bytes(broken), *batch[at + 1 :]]
+            self.injected.append(f"{fault.name} on {fault.target}")
+            frames = [i for i, r in enumerate(batch)
+                      if isinstance(r, bytes) and r[0] == MessageType.BINARY_RESPONSE]
         return batch
 
     @staticmethod

@@ -16,7 +16,11 @@ Options (also as ``sim:`` URI query parameters):
 ``silent_after``  stop answering after N text commands
 ``pre_stale``     queue a stray text reply before the first request (left by an earlier session)
 ``days``          how many days of records the reader holds (default 90)
-``faults``        faults to inject, comma-separated (docs/reliability.md)
+``record_base``   add this to every record id (ids past 65535 make the binary protocol's
+                  16-bit record numbers wrap)
+``faults``        faults to inject, comma-separated (docs/reliability.md; the reader itself
+                  does ``binary_error[:CODE][@OP]``: it answers binary op OP (hex, default 31)
+                  with ERROR CODE once)
 ``state``         a JSON file that keeps the reader's clock between runs: a clock set with
                   ``libre-dump clock --set`` is saved there and read back by the next run
 
@@ -38,9 +42,12 @@ from .. import jsonsafe
 from ..devices import DeviceModel, model_by_name
 from ..errors import InputError
 from ..model import Record
-from ..protocol.frames import MAX_PAYLOAD, REPORT_SIZE, MessageType
+from ..protocol.binary.link import DeviceLink
+from ..protocol.binary.wire import Op
+from ..protocol.frames import MAX_PAYLOAD, REPORT_SIZE, MessageType, build_report, parse_report
 from ..protocol.text.reply import build_multirecord, build_text_reply, byte_sum
-from .content import ReaderContent, generate
+from .binary import Database, error_reply
+from .content import ReaderContent, generate, shift_ids
 from .encrypted import EncryptedLink
 from .lines import (
     arresult_line,
@@ -66,6 +73,8 @@ class SimOptions:
     days: int = 90
     #: a JSON file that keeps the reader's clock from one run to the next ("" for none)
     state: str = ""
+    #: added to every record id (to make the binary protocol's 16-bit numbers wrap)
+    record_base: int = 0
 
 
 def idle(timeout_ms: int) -> None:
@@ -105,12 +114,15 @@ class VirtualReader:
         self.options = SimOptions(**options)  # type: ignore[arg-type]
         self.content: ReaderContent = generate(seed, model=self.model.name,
                                                days=self.options.days)
+        if self.options.record_base:
+            shift_ids(self.content, self.options.record_base)
         self._queue: collections.deque[bytes] = collections.deque()
         self._buffer = bytearray(REPORT_SIZE)  # the device's report buffer (never cleared)
         self._sent = 0
         self._pacer = Pacer()
         self._initialised = False
         self._text_commands = 0
+        self._errors_sent: set[str] = set()
         #: every text command received, in order (tests check nothing writes)
         self.commands: list[str] = []
         #: every report the host wrote
@@ -121,6 +133,14 @@ class VirtualReader:
                                    self._queue.append) if self.model.encrypted else None)
         self._handlers: dict[str, Callable[[], bytes]] = self._make_handlers()
         self._load_state()
+        #: the binary database protocol (models that speak it): the link's reader end and
+        #: the database; every binary command received, as (op, data)
+        self.binary_link: DeviceLink | None = None
+        self.database: Database | None = None
+        self.binary_commands: list[tuple[int, bytes]] = []
+        if self.model.binary:
+            self.binary_link = DeviceLink()
+            self.database = Database(self.content, pro=self.model.name == "libre_pro")
         if self.options.pre_stale:
             self._queue_text(build_text_reply(b"\r\n"))
 
@@ -203,10 +223,41 @@ class VirtualReader:
             self._emit(MessageType.INIT_REPLY, b"\x01")
         elif msg_type in (MessageType.TEXT, MessageType.TEXT_COMMAND_ABBOTT):
             self._text(payload.decode("utf-8", errors="replace").rstrip("\r\n"))
+        elif (msg_type in (MessageType.BINARY_REQUEST, MessageType.BINARY_ACK_HOST)
+              and self.binary_link is not None):
+            self._binary(build_report(msg_type, payload))
         elif msg_type == MessageType.BINARY_ACK_HOST:
             pass  # Abbott's software acknowledges; nothing to answer
         else:
             self._emit(MessageType.UNKNOWN_MESSAGE_ERROR, b"\x85")
+
+    def _binary(self, report: bytes) -> None:
+        link, database = self.binary_link, self.database
+        assert link is not None and database is not None
+        commands, out = link.receive(report)
+        for command in commands:
+            if command.op == Op.FLUSH:
+                out += link.flush()
+                continue
+            self.binary_commands.append((command.op, command.data))
+            error = self._binary_error(command.op)
+            out += link.send(error if error is not None
+                             else database.answer(command.op, command.data))
+        for item in out:
+            self._emit(*parse_report(item))
+
+    def _binary_error(self, op: int) -> bytes | None:
+        """The ``binary_error[:CODE][@OP]`` fault: answer the target op with ERROR once."""
+        for spec in self.options.faults:
+            name, _, target = spec.partition("@")
+            name, _, code = name.partition(":")
+            if name != "binary_error" or spec in self._errors_sent:
+                continue
+            wanted = int(target, 16) if target else Op.GET_DATABASE
+            if op == wanted:
+                self._errors_sent.add(spec)
+                return error_reply(op, int(code) if code else 3)
+        return None
 
     def _text(self, command: str) -> None:
         self.commands.append(command)
@@ -341,6 +392,8 @@ class VirtualReader:
                 "$ptname?": line(c.patient_name),
                 "$marketlev?": line("1,0"),
                 "$result?": multirecord(neo_result_line),
+                "$event?": lambda: build_multirecord(
+                    [",".join(value for _, value in e.raw).encode() for e in c.meter_events]),
             })
         elif model.name == "insulinx":
             first, _, last = c.patient_name.partition(" ")

@@ -198,10 +198,11 @@ class TranscriptRules:
     def __init__(self, model: DeviceModel, policy: Policy) -> None:
         self.model = model.name
         self._parsers = {source.command: source.parser for source in model.records}
+        self._events = model.event_command
         self._policy = policy
 
     def is_multirecord(self, command: str) -> bool:
-        return command in self._parsers or command == "$patch?"
+        return command in self._parsers or command in ("$patch?", self._events)
 
     def replaced(self) -> dict[str, int]:
         return dict(sorted(self._policy.counts.items()))

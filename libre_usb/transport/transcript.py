@@ -89,6 +89,13 @@ class ReplayTransport(Transport):
         self._next_at = 0.0
         self.decrypted = decrypted
 
+    @property
+    def recorded_protocol(self) -> str:
+        """``binary`` when the recorded session spoke the binary protocol (it holds 0x0A
+        reports), else ``text``: a replay reads the way the recording did."""
+        binary = any(e.msg_type == 0x0A for e in self._exchanges)
+        return "binary" if binary else "text"
+
     @classmethod
     def from_file(cls, path: str | Path) -> ReplayTransport:
         path = Path(path)

@@ -28,6 +28,9 @@ _EXPLAINED: dict[str, tuple[set[str], set[str]]] = {
     "medication": ({"type"}, set()),
     "note": ({"type"}, {"text"}),
     "sensorstart": ({"type"}, set()),
+    "sensorend": ({"type"}, set()),
+    "alert": ({"type"}, set()),
+    "error": ({"type"}, set()),
     "current": ({"valueInMgPerDl"}, _GLUCOSE_EXT | {"trendArrow", "isActionable"}),
     "other": ({"type"}, set()),
 }

@@ -11,6 +11,8 @@ from typing import Any
 
 from ..errors import InputError
 from ..model import (
+    AlertRecord,
+    EventRecord,
     ExerciseRecord,
     FoodRecord,
     GlucoseRecord,
@@ -35,6 +37,7 @@ from ..output.libreview import (
 from .kinds import (
     _GLUCOSE_KINDS,
     _NO_TREND,
+    ALARM_SUFFIXES,
     GENERIC_KINDS,
     KETONE_FACTOR,
     LIST_KINDS,
@@ -119,6 +122,14 @@ def reader_items(records: Iterable[Record]) -> Iterator[ReaderItem]:
             yield item("note", {"text": record.text})
         elif isinstance(record, TimeChangeRecord):
             continue
+        elif isinstance(record, AlertRecord):
+            yield item("alert", {"alarm": record.alarm})
+        elif isinstance(record, EventRecord) and record.event == "sensor_expired":
+            yield item("sensorend", {})
+        elif isinstance(record, EventRecord) and record.event == "error":
+            yield item("error", {})
+        elif isinstance(record, EventRecord):
+            yield item("other", {"event": record.event}, expected=False)
         else:
             fields = list(record.fields) if isinstance(record, UnknownRecord) else []
             yield item("other", {"fields": fields}, expected=False)
@@ -164,6 +175,10 @@ def _entry_values(kind: str, entry: UploadEntry) -> dict[str, Any]:
         return {"carbs_g": values.get("carbs_g")}
     if kind == "note":
         return {"text": values.get("text")}
+    if kind == "alert":
+        name = str(values.get("type", ""))
+        suffix = name[len(GENERIC_PREFIX):] if name.startswith(GENERIC_PREFIX) else name
+        return {"alarm": ALARM_SUFFIXES.get(suffix)}
     if kind == "other":
         return {key: value for key, value in values.items()}
     return {}

@@ -28,6 +28,9 @@ KINDS: dict[str, str] = {
     "medication": "Medication",
     "note": "Notes",
     "sensorstart": "Sensor starts",
+    "sensorend": "Sensor ends",
+    "alert": "Alerts (glycemic alarms)",
+    "error": "Device errors",
     "time_change": "Time changes",
     "current": "Current glucose (phone only)",
     "other": "Other records and entries",
@@ -47,7 +50,18 @@ GENERIC_KINDS = {
     "medication": "medication",
     "customnote": "note",
     "sensorstart": "sensorstart",
+    "sensorend": "sensorend",
+    "sensorEnd": "sensorend",  # spelled so by the Libre 3 app (upload-format 1.4)
+    "error": "error",
+    "ondemandalarm.low": "alert",
+    "ondemandalarm.high": "alert",
+    "ondemandalarm.projectedlow": "alert",
+    "ondemandalarm.projectedhigh": "alert",
 }
+#: the alarm name of an ``ondemandalarm.*`` entry, as reader alert records name it
+ALARM_SUFFIXES = {"ondemandalarm.low": "low", "ondemandalarm.high": "high",
+                  "ondemandalarm.projectedlow": "projected_low",
+                  "ondemandalarm.projectedhigh": "projected_high"}
 _GLUCOSE_KINDS = ("history", "scan", "glucose")
 _NO_TREND = {"notcomputable", "undetermined", "notdetermined", "none", ""}
 

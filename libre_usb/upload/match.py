@@ -80,6 +80,8 @@ def compare_values(kind: str, reader: dict[str, Any], upload: dict[str, Any],
         text = upload.get("text")
         if not is_placeholder(text) and text != reader.get("text"):
             out.append(Difference("text", reader.get("text"), text))
+    elif kind == "alert" and reader.get("alarm") != upload.get("alarm"):
+        out.append(Difference("alarm", reader.get("alarm"), upload.get("alarm")))
     return out
 
 

@@ -270,6 +270,21 @@ if [ -n "$SPEC" ]; then
   else
     result "capture-libre-text" FAIL "tcpdump could not capture usbmon0"
   fi
+  # the binary database protocol through the kernel (ATP frames, ACKs, the reader's window of
+  # 16 frames, compression): the hidraw dump must equal the in-process binary dump
+  ld dump --device "$ref" --protocol binary --format json > /tmp/refb.json 2> /tmp/refb.err
+  buri=$(grep '^hidraw:' /tmp/uris | head -n 1)
+  s0=$(uptime_s)
+  timeout -k 5 "${LD_DUMP_TIMEOUT:-60}" "$PY" -c "$LD_MAIN" dump --device "$buri" --protocol binary --format json > /tmp/dumpb.json 2> /tmp/dumpb.err; rc=$?
+  took=$(echo "$(uptime_s) $s0" | awk '{printf "%.1f", $1 - $2}')
+  if [ -n "$buri" ] && [ $rc -eq 0 ] && [ -s /tmp/refb.json ] && cmp -s /tmp/refb.json /tmp/dumpb.json; then
+    result "dump-binary-hidraw" PASS "$buri --protocol binary: $(wc -c < /tmp/dumpb.json) bytes of JSON in ${took}s, byte-identical to --device $ref --protocol binary"
+  else
+    tr '\r' '\n' < /tmp/refb.err | tail -n 3
+    tr '\r' '\n' < /tmp/dumpb.err | tail -n 5
+    diff /tmp/refb.json /tmp/dumpb.json | head -n 20
+    result "dump-binary-hidraw" FAIL "${buri:-no hidraw uri} --protocol binary: exit $rc, not identical to --device $ref --protocol binary"
+  fi
 else
   result "dump-compare" PENDING "$DUMP_PENDING"
 fi

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from ...errors import ProtocolError
 from ...model import (
+    EventRecord,
     ExerciseRecord,
     FoodRecord,
     GlucoseRecord,
@@ -457,6 +458,15 @@ def unknown_result_record(fields: Fields, source: str = "$result?") -> UnknownRe
         local_time=reader_time(fields, 2, seconds=False),
         fields=tuple(fields),
     )
+
+
+def parse_meter_events(lines: Sequence[bytes]) -> list[Record]:
+    """``$event?`` lines of the Neo and InsuLinx: the meter's own event log. No public source
+    gives its layout, so nothing is decoded: each line is an ``event`` record (``meter_event``)
+    numbered by its place in the reply (1 = first line), with every field in ``raw``."""
+    return [EventRecord(record_id=number, source="$event?", record_type=-1, local_time=None,
+                        raw=tuple(enumerate(split_line(line))), event="meter_event")
+            for number, line in enumerate(lines, start=1)]
 
 
 PARSERS: dict[str, Parser] = {

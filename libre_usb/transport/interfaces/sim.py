@@ -37,6 +37,8 @@ OPTIONS: dict[str, tuple[type, str]] = {
     "faults": (tuple, "comma-separated faults to inject, e.g. unplug@$history? "
                       "(docs/reliability.md)"),
     "state": (str, "a JSON file that keeps the reader's clock from one run to the next"),
+    "record_base": (int, "an integer added to every record id (ids past 65535 make the "
+                         "binary protocol's 16-bit record numbers wrap)"),
 }
 
 

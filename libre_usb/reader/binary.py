@@ -1,0 +1,141 @@
+"""Reading a reader's database over the binary protocol: the session's binary half.
+
+:func:`read_database` drives :class:`~libre_usb.protocol.binary.link.HostLink` over the
+session's transport, in the order Abbott's software uses (Tidepool): SET_COMPRESSION (where
+the model turns it on), GET_DB_SCHEMA, GET_CFG_SCHEMA, GET_DATE_TIME, GET_CFG_DATA for the
+model's config tables, GET_DATABASE for its database tables. Only those reads are sent; the
+link refuses anything else (SET_DATE_TIME is never sent here).
+
+Time lives here, not in the protocol: reads poll in short steps (:data:`POLL_MS`); a step with
+nothing in the middle of a reply makes the link acknowledge (which also asks again for a lost
+frame); ``timeout_ms`` of silence ends the read with :class:`DeviceTimeout`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from ..devices import DeviceModel
+from ..errors import DeviceTimeout
+from ..protocol.binary.aap import AapFrame
+from ..protocol.binary.decode import BinaryRead, Decoded, decode_session
+from ..protocol.binary.link import (
+    BinaryCommandError,
+    CrcMismatch,
+    Duplicate,
+    ErrorReplyEvent,
+    HostLink,
+    OutOfSequence,
+    Reply,
+)
+from ..protocol.binary.wire import Op
+from ..transport.interface import Transport
+
+
+class Session(Protocol):
+    """What the binary reader uses of :class:`~libre_usb.reader.session.Session`."""
+
+    transport: Transport
+    model: DeviceModel
+    timeout_ms: int
+    compression: bool
+    progress: Callable[[str, int, int], None] | None
+    recovered: dict[str, int]
+    bytes_in: int
+
+    def drain(self, wait_ms: int = ...) -> int: ...
+
+log = logging.getLogger("libre_usb.binary")
+
+#: how long one read waits before the host acknowledges what it has (ms)
+POLL_MS = 50
+
+
+class BinaryReader:
+    """The binary exchanges of one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.link = HostLink()
+        #: frames the host had to ask for again, and other link trouble (for the report)
+        self.recovered: dict[str, int] = {}
+        self._started = False
+
+    def _note(self, what: str) -> None:
+        self.recovered[what] = self.recovered.get(what, 0) + 1
+        self.session.recovered[what] = self.session.recovered.get(what, 0) + 1
+
+    def exchange(self, op: int, data: bytes = b"") -> tuple[AapFrame, ...]:
+        """Send one command and return its reply's frames; an ERROR reply raises
+        :class:`BinaryCommandError`."""
+        transport = self.session.transport
+        timeout_ms = self.session.timeout_ms
+        if not self._started:
+            self.session.drain(0)
+            transport.write(self.link.init_ack())
+            self._started = True
+        for report in self.link.command(op, data):
+            transport.write(report)
+        quiet_since = time.monotonic()
+        name = Op(op).name if op in Op._value2member_map_ else f"0x{op:02x}"
+        while True:
+            incoming = transport.read(min(POLL_MS, timeout_ms))
+            if incoming is None:
+                if time.monotonic() - quiet_since > timeout_ms / 1000:
+                    self.link.abort()
+                    raise DeviceTimeout(f"the reader did not answer the binary command {name} "
+                                        f"within {timeout_ms / 1000:g} s")
+                self.link.idle()
+                for ack in self.link.acks():
+                    transport.write(ack)
+                continue
+            self.session.bytes_in += len(incoming)
+            done: tuple[AapFrame, ...] | None = None
+            for event in self.link.receive(incoming):
+                if isinstance(event, Reply):
+                    done = event.frames
+                elif isinstance(event, ErrorReplyEvent):
+                    for ack in self.link.acks():
+                        transport.write(ack)
+                    raise BinaryCommandError(event)
+                elif isinstance(event, (CrcMismatch, OutOfSequence, Duplicate)):
+                    self._note(type(event).__name__)
+                    log.info("%s: %s", name, event)
+                    quiet_since = time.monotonic()
+                else:
+                    quiet_since = time.monotonic()
+            for ack in self.link.acks():
+                transport.write(ack)
+            if done is not None:
+                return done
+
+    def read(self, db_record_number: int | None, *, records: bool = True) -> Decoded:
+        """Schemas, clock, config and (unless ``records`` is False) database tables,
+        decoded."""
+        model = self.session.model
+        read = BinaryRead(db_record_number=db_record_number or 0)
+        compression = model.binary_compression and self.session.compression
+        if compression:
+            self.exchange(Op.SET_COMPRESSION, b"\x01")
+        for op in (Op.GET_DB_SCHEMA, Op.GET_CFG_SCHEMA, Op.GET_DATE_TIME):
+            read.add_reply(op, self.exchange(op))
+        for table in model.binary_config_tables:
+            try:
+                read.add_reply(Op.GET_CFG_DATA, self.exchange(Op.GET_CFG_DATA, bytes([table])),
+                               table)
+            except BinaryCommandError as exc:
+                log.info("config table %d: %s", table, exc)
+        for table in model.binary_db_tables if records else ():
+            frames = self.exchange(Op.GET_DATABASE, bytes([table]))
+            read.add_reply(Op.GET_DATABASE, frames, table)
+            if self.session.progress is not None:
+                self.session.progress(f"database table {table}", len(frames),
+                                      self.session.bytes_in)
+        decoded = decode_session(read)
+        decoded.settings["protocol"] = "binary"
+        decoded.settings["compression"] = compression
+        return decoded
+
