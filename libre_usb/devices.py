@@ -123,7 +123,11 @@ MODELS: dict[str, DeviceModel] = {
             product_ids=(0x3950,),
             encrypted=True,
             info_commands=_LIBRE_INFO,
-            records=_LIBRE_RECORDS,
+            # its $arresult? lines have three more fields than the Libre's (docs/records.md)
+            records=(
+                RecordSource("$history?", "libre2_history"),
+                RecordSource("$arresult?", "libre2_arresult"),
+            ),
             language_table="libre",
         ),
         DeviceModel(

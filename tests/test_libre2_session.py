@@ -81,6 +81,11 @@ def keys() -> Any:
     return pytest.importorskip("freestyle_keys.libre2", reason=KEYS_MISSING)
 
 
+def _decoded(record: Record) -> Record:
+    """A `$arresult?` record without the fields whose meaning is unknown."""
+    return dataclasses.replace(record, raw=()) if record.source == "$arresult?" else record
+
+
 def _key(record: Any) -> tuple[str, int, str]:
     return (record.source, record.record_id, repr(record.to_dict()))
 
@@ -169,14 +174,19 @@ def _cli(*args: str) -> tuple[int, str, str]:
 
 def test_libre2_session_reads_what_the_clear_libre_reads(clear_run: Run, libre2_run: Run) -> None:
     """Handshake, then `$sn?`, `$history?`, `$arresult?` ... encrypted: the same records as
-    the same seed over the clear Libre 1 transport, and as the reader holds."""
+    the same seed over the clear Libre 1 transport, and as the reader holds. The Libre 2
+    reader's `$arresult?` lines have the Libre 2 layout (38 or 47 fields, docs/records.md), so
+    only the fields whose meaning is unknown (`raw`) differ from the Libre 1's there."""
     ours, clear = libre2_run.dump, clear_run.dump
     assert {"$sn?", "$history?", "$arresult?"} <= set(libre2_run.reader.commands)
     assert len(ours.records) > 9000
-    assert sorted(ours.records, key=_key) == sorted(clear.records, key=_key)
+    assert (sorted(map(_decoded, ours.records), key=_key)
+            == sorted(map(_decoded, clear.records), key=_key))
     assert sorted(ours.records, key=_key) == sorted(libre2_run.reader.content.records, key=_key)
     assert _raw_lines(libre2_run, "$history?") == _raw_lines(clear_run, "$history?")
-    assert _raw_lines(libre2_run, "$arresult?") == _raw_lines(clear_run, "$arresult?")
+    counts = {len(line.split(b",")) for line in _raw_lines(libre2_run, "$arresult?")
+              if line.split(b",")[1] == b"2"}
+    assert counts == {38, 47}
     serial = libre2_run.reader.content.serial
     assert ours.device.serial == clear.device.serial == serial
     assert libre2_run.session.serial_from_init == serial  # from the handshake's 06 reply

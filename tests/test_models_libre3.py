@@ -18,6 +18,7 @@ from libre_usb.model import (
     MedicationRecord,
     Record,
     ScanRecord,
+    UnknownRecord,
 )
 from libre_usb.protocol.text.records import parse_lines, split_line
 from libre_usb.simulator.lines import libre3_arresult_line, libre3_history_line
@@ -67,9 +68,11 @@ def test_noted_sample_decodes_to_what_the_user_noted() -> None:
 
 def test_rapid_dose_is_the_last_field_not_index_43_after_normalising() -> None:
     """The off-by-one of protocol.md 4.3: normalising the Libre 3 line to the Libre 1 layout
-    the way PR #131 does (a 0 inserted at 19 and at 28, six empty comments at 29) puts the
-    rapid dose at index 44, so a Libre 1 parser reads index 43 (the constant 1) as 0.5 U.
-    Our Libre 3 parser reads the last field and gets the 1 U the user noted."""
+    the way PR #131 does (a 0 inserted at 19 and at 28, six empty comments at 29) gives a
+    45-field line with the rapid dose at index 44. A Libre 1 parser that reads index 43 would
+    take the constant 1 for 0.5 U. No Libre layout has 45 fields, so ours keeps the line raw
+    (it used to read it with the 44-field layout); our Libre 3 parser reads the 1 U the user
+    noted from the real line."""
     fields = split_line(NOTED.encode())
     # as described: insert 0 at 19, then 0 at 28, then six empty comments at 29
     norm = list(fields)
@@ -77,9 +80,8 @@ def test_rapid_dose_is_the_last_field_not_index_43_after_normalising() -> None:
     norm.insert(28, "0")
     norm[29:29] = ['""'] * 6
     assert len(norm) == 45 and norm[44] == "2"
-    libre1 = _parse("libre_arresult", ",".join(norm), "$arresult?")
-    misread = {r.insulin_type: r.units for r in libre1 if isinstance(r, InsulinRecord)}
-    assert misread["rapid"] == Decimal("0.5")  # index 43 holds the constant 1
+    (libre1,) = _parse("libre_arresult", ",".join(norm), "$arresult?")
+    assert isinstance(libre1, UnknownRecord) and len(libre1.fields) == 45
     ours = _parse("libre3_arresult", NOTED, "$arresult?")
     assert {r.insulin_type: r.units for r in ours if isinstance(r, InsulinRecord)}[
         "rapid"] == Decimal(1)
@@ -97,11 +99,14 @@ def test_plain_sample() -> None:
     assert libre3_arresult_line(records) == PLAIN
 
 
-def test_libre1_shaped_lines_still_parse_with_the_libre3_parser() -> None:
+def test_libre1_shaped_lines_are_not_read_with_the_libre3_parser() -> None:
+    """A line of a Libre 1 shape on a Libre 3 reader fits no Libre 3 layout: kept whole as
+    an unknown record (it used to be read with the Libre 1 layout, a neighbouring layout)."""
     line = ('1661,2,2,28,21,9,38,49,1,2,0,0,126,1,4,0,0,0,0,0,0,0,3,0,0,0,0,0,0,'
             '"a","b","c","d","e","f"')
-    (scan,) = _parse("libre3_arresult", line + ",7,2,28,21,9,38,49,1,0", "$arresult?")
-    assert isinstance(scan, ScanRecord) and scan.glucose_mg_dl == 126
-    (scan,) = _parse("libre3_history", "58012,12,4,8,19,22,56,13,1,0,0,0,0,191,3765,0",
+    (kept,) = _parse("libre3_arresult", line + ",7,2,28,21,9,38,49,1,0", "$arresult?")
+    assert isinstance(kept, UnknownRecord) and kept.fields[12] == "126"
+    (kept,) = _parse("libre3_history", "58012,12,4,8,19,22,56,13,1,0,0,0,0,191,3765,0",
                      "$history?")
-    assert isinstance(scan, HistoryRecord) and scan.glucose_mg_dl == 191
+    assert isinstance(kept, UnknownRecord) and len(kept.fields) == 16
+

@@ -159,6 +159,16 @@ def _say(text: str) -> None:
     click.echo(escape_controls(text))
 
 
+def report_unrecognised(session: Session) -> None:
+    """Say once on stderr how many record lines fit no known layout and were kept raw as
+    ``unknown`` records (docs/records.md): never silent, since such a line may hold a dose."""
+    count = session.line_stats.unrecognised
+    if count:
+        click.echo(f"libre-dump: warning: {count} record line{'s' if count != 1 else ''} of "
+                   f"an unrecognised layout {'were' if count != 1 else 'was'} kept raw "
+                   "(kind 'unknown', every field kept; docs/records.md)", err=True)
+
+
 def _emit(text: str, output: str | None) -> None:
     if output and output != "-":
         with atomic_write(output) as handle:
@@ -282,6 +292,7 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
         retried = list(session.retried)
         recovered = dict(getattr(session, "recovered", {}))
         model_name = session.model.name
+    report_unrecognised(session)
     if retried and not quiet:
         click.echo(f"note: retried {', '.join(retried)} after a broken reply", err=True)
     if recovered and not quiet:

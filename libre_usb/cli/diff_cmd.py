@@ -13,7 +13,7 @@ from ..upload.diff import DEFAULT_TIME_TOLERANCE, diff_uploads
 from ..upload.load import DEFAULT_MAX_BYTES, load_uploads
 from ..upload.report import FORMATS, render
 from ._base import Finite
-from .device_cmds import device_options, open_session, status_line
+from .device_cmds import device_options, open_session, report_unrecognised, status_line
 
 
 @click.command("diff")
@@ -60,6 +60,7 @@ def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None, model
         with open_session(device, model, timeout, record_path, status_line(quiet),
                           protocol=protocol) as session:
             dump = session.dump()
+        report_unrecognised(session)
     if tz:
         # place the reader's records in UTC too, so uploads whose times were corrected for
         # the reader's clock changes match as well as those that copied the reader's clock

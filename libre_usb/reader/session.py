@@ -36,7 +36,7 @@ from ..protocol.connection import (
     SoftwareVersion,
     TextResponse,
 )
-from ..protocol.text.records import parse_lines, parse_meter_events
+from ..protocol.text.records import LineStats, parse_lines, parse_meter_events
 from ..protocol.text.replies import (
     clock_setters,
     decode_settings,
@@ -110,6 +110,8 @@ class Session:
         #: binary protocol: link faults recovered from (frames asked for again, dropped
         #: duplicates), by kind
         self.recovered: dict[str, int] = {}
+        #: record lines kept raw because they fit no known layout (docs/records.md)
+        self.line_stats = LineStats()
         self._open = False
 
     # -- plumbing -------------------------------------------------------------------------
@@ -308,7 +310,7 @@ class Session:
                 continue
             if self.progress is not None:
                 self.progress(command, len(multi.records), self.bytes_in)
-            return parse_lines(parser, multi.records, command)
+            return parse_lines(parser, multi.records, command, self.line_stats)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _optional(self, command: str) -> str | None:

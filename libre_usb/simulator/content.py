@@ -246,8 +246,12 @@ def _generate_libre(seed: int, model: str, days: int, now: dt.datetime,
             results.append([_libre_time_change(result_id, clock.old, clock.new)])
             result_id += 1
             change_done = True
-        write = _libre3_result_line if libre3 else _libre_result_line
-        results.append(write(rng, result_id, clock(when), what, curve.at(when)))
+        if libre3:
+            results.append(_libre3_result_line(rng, result_id, clock(when), what,
+                                               curve.at(when)))
+        else:
+            results.append(_libre_result_line(rng, result_id, clock(when), what,
+                                              curve.at(when), libre2=model == "libre2"))
         result_id += 1
     if not change_done:
         results.append([_libre_time_change(result_id, clock.old, clock.new)])
@@ -474,8 +478,11 @@ def _time_copy(when: dt.datetime, start: int) -> list[tuple[int, str]]:
 
 
 def _libre_result_line(rng: random.Random, record_id: int, when: dt.datetime, what: str,
-                       glucose: int) -> list[Record]:
-    """One Libre 1 ``$arresult?`` line (protocol.md 4.2) as records."""
+                       glucose: int, *, libre2: bool = False) -> list[Record]:
+    """One Libre 1 ``$arresult?`` line (protocol.md 4.2) as records; with ``libre2`` one of
+    the Libre 2 reader, whose lines hold three more fields (29..31, meaning unknown: values
+    like the real lines of glucometerutils issue #137, field 30 a copy of the glucose) before
+    the comment texts, which move to 32..37, and the rapid-acting tail to 38..46."""
     if what == "other":
         return _unknown_arresult(record_id, when)
     base: dict[str, object] = {"record_id": record_id, "source": "$arresult?",
@@ -488,9 +495,16 @@ def _libre_result_line(rng: random.Random, record_id: int, when: dt.datetime, wh
         raw.append((23, "0"))
     if noted.food is None:
         raw.append((26, "0"))
-    raw += [(29 + i, text) for i, text in enumerate(COMMENTS) if not noted.comment_bits >> i & 1]
+    shift = 3 if libre2 else 0
+    if libre2:
+        # from the id, not the seeded generator: the same seed gives the same records on a
+        # virtual Libre and Libre 2 (tests/test_libre2_session.py compares them)
+        raw += [(29, str(250 + record_id % 80)), (30, str(glucose)),
+                (31, str(-(record_id % 61)))]
+    raw += [(29 + shift + i, text) for i, text in enumerate(COMMENTS)
+            if not noted.comment_bits >> i & 1]
     if noted.rapid is not None:
-        raw += [(35, "7"), *_time_copy(when, 36), (42, "1")]
+        raw += [(35 + shift, "7"), *_time_copy(when, 36 + shift), (42 + shift, "1")]
     reading = _libre_reading(rng, base, what, glucose, raw, errors_field=True)
     return [reading, *_logbook(base, noted, COMMENTS)]
 

@@ -123,9 +123,17 @@ def _half(units: object) -> str:
     return str(int(units * 2))  # type: ignore[operator]
 
 
-def arresult_line(records: Sequence[Record], comments: Sequence[str]) -> str:
-    """One Libre 1/2/Pro ``$arresult?`` line (protocol.md 4.2) from the records the reader
-    made of it: 35 fields, 44 when a rapid-acting dose was entered."""
+#: the device side's own table of where a Libre / Libre 2 reading line keeps its comment
+#: texts and rapid-acting dose, and how many fields it has without that dose
+_ARRESULT_SHAPE = {"libre": (29, 43, 35), "libre2": (32, 46, 38)}
+
+
+def arresult_line(records: Sequence[Record], comments: Sequence[str],
+                  model: str = "libre") -> str:
+    """One Libre 1/Pro ``$arresult?`` line (protocol.md 4.2) from the records the reader
+    made of it: 35 fields, 44 when a rapid-acting dose was entered. With ``model="libre2"``
+    the Libre 2 reader's line: 38 fields, 47 with the dose (glucometerutils issue #137)."""
+    texts_at, rapid_at, size = _ARRESULT_SHAPE.get(model, _ARRESULT_SHAPE["libre"])
     first = records[0]
     if isinstance(first, UnknownRecord):
         return ",".join(first.fields)
@@ -143,11 +151,11 @@ def arresult_line(records: Sequence[Record], comments: Sequence[str]) -> str:
     else:
         known[25] = "0"
     for note in line.notes:
-        known[28 + note.comment_index] = note.text
+        known[texts_at - 1 + note.comment_index] = note.text
     if line.rapid is not None and line.rapid.units is not None:
-        known[43] = _half(line.rapid.units)
-    fields = _fill(35, known, first.raw)
-    for i in range(29, 35):
+        known[rapid_at] = _half(line.rapid.units)
+    fields = _fill(size, known, first.raw)
+    for i in range(texts_at, texts_at + 6):
         fields[i] = _quote(fields[i])
     return ",".join(fields)
 

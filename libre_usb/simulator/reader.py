@@ -448,6 +448,6 @@ class VirtualReader:
                 "$history?": history,
                 "$arresult?": multirecord(
                     libre3_arresult_line if model.name == "libre3"
-                    else lambda r: arresult_line(r, c.comments)),
+                    else lambda r: arresult_line(r, c.comments, model.name)),
             })
         return handlers

@@ -1,9 +1,11 @@
 """Record parsers: one reader line in, typed records out.
 
-Field numbers are 0-based indices into the comma-split line (protocol.md section 4).
-Every field whose meaning is not known goes into the record's ``raw`` list, so nothing the
-reader sends is dropped. Lines of record types we cannot decode become
-:class:`~libre_usb.model.UnknownRecord` with all their fields.
+Field numbers are 0-based indices into the comma-split line (docs/records.md). Which field
+means what is not written here: every line is read with the layout that the table in
+:mod:`.layouts` lists for its reader family, record type and field count. A line that fits
+no layout, and a line of a record type we do not decode, becomes an
+:class:`~libre_usb.model.UnknownRecord` with all its fields. Every field whose meaning is not
+known goes into the record's ``raw`` list, so nothing the reader sends is dropped.
 
 Parsers are pure functions ``(fields) -> list[Record]``, looked up by name in
 :data:`PARSERS` so device models (``libre_usb.devices``) can name them as data.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from ...errors import ProtocolError
@@ -34,6 +36,7 @@ from ...model import (
     TimeChangeRecord,
     UnknownRecord,
 )
+from .layouts import ARRESULT, HISTORY, KNOWN_TYPES, RESULT, Layout, find, type_index
 from .reply import decode_text, reader_int
 
 Fields = Sequence[str]
@@ -120,46 +123,25 @@ def _time_known(when: dt.datetime | None, start: int = 2, count: int = 6) -> set
     return set(range(start, start + count)) if when is not None else set()
 
 
-def _need(fields: Fields, count: int, what: str) -> None:
-    if len(fields) < count:
-        raise ProtocolError(f"{what} record has {len(fields)} fields, expected {count}: "
-                            + ",".join(fields))
+# -- decoders: one per kind of line, positions from the layout table --------------------------
 
-
-# -- FreeStyle Libre (1, 2, Pro) ------------------------------------------------------------
-
-def _history(fields: Fields, first: int, glucose: int, runtime: int, errors: int
-             ) -> list[Record]:
+def _history(fields: Fields, layout: Layout) -> list[Record]:
+    at = layout.at
     when = reader_time(fields, 2)
     known = {0, 1} | _time_known(when)
     return [
         HistoryRecord(
             record_id=_int(fields, 0, known),
-            source="$history?",
+            source=HISTORY,
             record_type=_int(fields, 1, known),
             local_time=when,
-            glucose_mg_dl=_int(fields, glucose, known),
-            sensor_runtime_min=_int(fields, runtime, known),
-            first_after_insertion=_flag(fields, first, known),
-            errors=_int(fields, errors, known),
+            glucose_mg_dl=_int(fields, at["glucose"], known),
+            sensor_runtime_min=_int(fields, at["runtime"], known),
+            first_after_insertion=_flag(fields, at["first"], known),
+            errors=_int(fields, at["errors"], known),
             raw=_raw(fields, known),
         )
     ]
-
-
-def parse_libre_history(fields: Fields) -> list[Record]:
-    """``$history?`` line, 16 fields (Libre 1/2/Pro, protocol.md 4.1)."""
-    _need(fields, 16, "$history?")
-    return _history(fields, 12, 13, 14, 15)
-
-
-def parse_libre3_history(fields: Fields) -> list[Record]:
-    """``$history?`` line of a Libre 3 reader: 15 fields, one unknown column fewer
-    (protocol.md 4.3). Falls back to the 16-field layout if the line has 16 fields."""
-    if len(fields) >= 16:
-        return parse_libre_history(fields)
-    _need(fields, 15, "$history? (Libre 3)")
-    return _history(fields, 11, 12, 13, 14)
 
 
 def _reading(reading_type: int, **kwargs: object) -> ReadingRecord:
@@ -187,105 +169,70 @@ def _reading_value(reading_type: int, text: str) -> dict[str, object]:
     return out
 
 
-@dataclasses.dataclass
-class _Logbook:
-    """Where a reading line keeps what the user noted (the positions differ per layout)."""
-
-    exercise: int
-    medication: int
-    rapid_flag: int
-    long_flag: int
-    long_half: int
-    food_flag: int
-    carbs: int
-    #: index of the rapid-acting dose (half units), when the line has it
-    rapid_half: int | None
-    #: (comment number, index of its text) of the comments the line says are set
-    comments: Sequence[tuple[int, int]] = ()
-
-
-def _logbook(fields: Fields, base: dict[str, object], where: _Logbook, known: set[int]
+def _logbook(fields: Fields, base: dict[str, object], at: Mapping[str, int], known: set[int]
              ) -> list[Record]:
     """The records a user attached to a reading line; fields used are added to ``known``."""
     out: list[Record] = []
-    if _flag(fields, where.rapid_flag, known):
+    if _flag(fields, at["rapid_flag"], known):
         units = None
-        if where.rapid_half is not None:
-            units = Decimal(_int(fields, where.rapid_half, known)) / 2
+        if "rapid_half" in at:
+            units = Decimal(_int(fields, at["rapid_half"], known)) / 2
         out.append(InsulinRecord(**base, insulin_type="rapid", units=units))  # type: ignore[arg-type]
-    if _flag(fields, where.long_flag, known):
-        units = Decimal(_int(fields, where.long_half, known)) / 2
+    if _flag(fields, at["long_flag"], known):
+        units = Decimal(_int(fields, at["long_half"], known)) / 2
         out.append(InsulinRecord(**base, insulin_type="long", units=units))  # type: ignore[arg-type]
-    if _flag(fields, where.food_flag, known):
-        carbs = _int(fields, where.carbs, known)
+    if _flag(fields, at["food_flag"], known):
+        carbs = _int(fields, at["carbs"], known)
         out.append(FoodRecord(**base, carbs_g=carbs))  # type: ignore[arg-type]
-    if _flag(fields, where.exercise, known):
+    if _flag(fields, at["exercise"], known):
         out.append(ExerciseRecord(**base))  # type: ignore[arg-type]
-    if _flag(fields, where.medication, known):
+    if _flag(fields, at["medication"], known):
         out.append(MedicationRecord(**base))  # type: ignore[arg-type]
-    for number, index in where.comments:
-        known.add(index)
-        out.append(NoteRecord(**base, comment_index=number, text=fields[index]))  # type: ignore[arg-type]
+    if "comment_bits" in at:
+        bits = _int(fields, at["comment_bits"], known)
+        for i in range(6):
+            if bits >> i & 1:
+                index = at["comments"] + i
+                known.add(index)
+                out.append(NoteRecord(**base, comment_index=i + 1,  # type: ignore[arg-type]
+                                      text=fields[index]))
     return out
 
 
-def _reading_line(fields: Fields, known: set[int], where: _Logbook, *,
-                  errors_index: int | None) -> list[Record]:
+def _reading_line(fields: Fields, layout: Layout) -> list[Record]:
     """A type-2 ``$arresult?`` line: the reading, then what the user noted with it."""
+    at = layout.at
     when = reader_time(fields, 2)
-    known |= {0, 1} | _time_known(when)
-    reading_type = _int(fields, 9, known)
+    known = {0, 1} | _time_known(when)
+    reading_type = _int(fields, at["reading_type"], known)
     if reading_type not in (0, 1, 2):
         raise ValueError(f"reading type {reading_type} is not known")
     base: dict[str, object] = {
         "record_id": _int(fields, 0, known),
-        "source": "$arresult?",
+        "source": ARRESULT,
         "record_type": 2,
         "local_time": when,
     }
-    known.add(12)
-    value = _reading_value(reading_type, fields[12])
-    trend = _int(fields, 14, known) if reading_type == 2 else None
-    error_flag = _flag(fields, 11, known)
-    errors = _int(fields, errors_index, known) if errors_index is not None else 0
-    notes = _logbook(fields, base, where, known)
+    known.add(at["value"])
+    value = _reading_value(reading_type, fields[at["value"]])
+    trend = _int(fields, at["trend"], known) if reading_type == 2 else None
+    error_flag = _flag(fields, at["error_flag"], known)
+    errors = _int(fields, at["errors"], known) if "errors" in at else 0
+    notes = _logbook(fields, base, at, known)
     reading = _reading(reading_type, **base, **value, trend=trend, error_flag=error_flag,
                        errors=errors, raw=_raw(fields, known))
     return [reading, *notes]
 
 
-def parse_libre_arresult(fields: Fields) -> list[Record]:
-    """``$arresult?`` line (Libre 1/2/Pro): type 2 reading, type 5 time change, others kept
-    whole."""
-    record_type = _canonical(fields[1])
-    if record_type == 2:
-        return _libre_reading(fields)
-    if record_type == 5:
-        return _libre_time_change(fields)
-    return [unknown_record(fields, "$arresult?")]
-
-
-def _libre_reading(fields: Fields) -> list[Record]:
-    """Type 2, 35 fields (44 with a rapid-acting dose), protocol.md 4.2."""
-    _need(fields, 35, "$arresult? type 2")
-    known: set[int] = set()
-    bits = _int(fields, 19, known)
-    comments = [(i + 1, 29 + i) for i in range(6) if bits >> i & 1]
-    where = _Logbook(exercise=15, medication=16, rapid_flag=17, long_flag=18, long_half=23,
-                     food_flag=25, carbs=26, rapid_half=43 if len(fields) > 43 else None,
-                     comments=comments)
-    return _reading_line(fields, known, where, errors_index=28)
-
-
-def _libre_time_change(fields: Fields) -> list[Record]:
-    _need(fields, 15, "$arresult? type 5")
-    new = reader_time(fields, 2)
-    old = reader_time(fields, 9)
-    known = {0, 1} | _time_known(new) | _time_known(old, 9)
+def _time_change(fields: Fields, layout: Layout) -> list[Record]:
+    """Libre type 5: the new time at 2..7, the old one at 9..14."""
+    new = reader_time(fields, layout.at["new"])
+    old = reader_time(fields, layout.at["old"])
+    known = {0, 1} | _time_known(new, layout.at["new"]) | _time_known(old, layout.at["old"])
     return [
         TimeChangeRecord(
             record_id=_int(fields, 0, known),
-            source="$arresult?",
+            source=ARRESULT,
             record_type=5,
             local_time=new,
             raw=_raw(fields, known),
@@ -293,26 +240,6 @@ def _libre_time_change(fields: Fields) -> list[Record]:
             new_time=new,
         )
     ]
-
-
-def parse_libre3_arresult(fields: Fields) -> list[Record]:
-    """``$arresult?`` line of a Libre 3 reader (protocol.md 4.3, one user's device).
-
-    Type-2 lines have no comment texts and no error field: 28 fields, or 37 when the user
-    noted something, in which case the rapid-acting dose (half units) is the *last* field
-    (index 36). Long-acting (half units) is at 22, the food flag at 24, carbs at 25. The
-    user's note on the PR #131 sample (1 U rapid, 2 U long, 3 g carbs) settles the position
-    of the rapid dose: tests/test_models_libre3.py.
-    """
-    record_type = _canonical(fields[1])
-    if record_type != 2:
-        return parse_libre_arresult(fields)
-    if len(fields) >= 43:  # a Libre 1-shaped line after all
-        return _libre_reading(fields)
-    _need(fields, 28, "$arresult? type 2 (Libre 3)")
-    where = _Logbook(exercise=15, medication=16, rapid_flag=17, long_flag=18, long_half=22,
-                     food_flag=24, carbs=25, rapid_half=36 if len(fields) >= 37 else None)
-    return _reading_line(fields, set(), where, errors_index=None)
 
 
 # -- $result? meters: FreeStyle Precision/Optium Neo and InsuLinx --------------------------
@@ -346,7 +273,7 @@ def neo_insulin_code(name: str) -> int:
     raise ValueError(f"{name!r} is not a Neo insulin type")
 
 
-def _result_base(fields: Fields, source: str = "$result?") -> tuple[dict[str, object], set[int]]:
+def _result_base(fields: Fields, source: str = RESULT) -> tuple[dict[str, object], set[int]]:
     """The common fields of a ``$result?`` line and the indices they decode."""
     when = reader_time(fields, 2, seconds=False)
     base: dict[str, object] = {
@@ -358,10 +285,10 @@ def _result_base(fields: Fields, source: str = "$result?") -> tuple[dict[str, ob
     return base, {0, 1} | _time_known(when, 2, 5)
 
 
-def _result_reading(fields: Fields, value_index: int, reading_type: int,
-                    minimum: int, what: str) -> list[Record]:
-    """A glucose (``reading_type`` 0) or ketone (1) line of a ``$result?`` meter."""
-    _need(fields, minimum, what)
+def _result_reading(fields: Fields, layout: Layout) -> list[Record]:
+    """A glucose (reading type 0) or ketone (1) line of a ``$result?`` meter."""
+    value_index = layout.at["value"]
+    reading_type = layout.at["reading_type"]
     base, known = _result_base(fields)
     known.add(value_index)
     return [_reading(
@@ -372,61 +299,42 @@ def _result_reading(fields: Fields, value_index: int, reading_type: int,
     )]
 
 
-def _result_time_change(fields: Fields) -> list[Record]:
+def _neo_insulin(fields: Fields, layout: Layout) -> list[Record]:
+    """Neo type 10: insulin entered on the meter (type code, whole units)."""
+    kind_at, units_at = layout.at["insulin_type"], layout.at["units"]
+    base, known = _result_base(fields)
+    return [InsulinRecord(
+        **base,  # type: ignore[arg-type]
+        raw=_raw(fields, known | {kind_at, units_at}),
+        insulin_type=neo_insulin_type(_canonical(fields[kind_at])),
+        units=Decimal(_canonical(fields[units_at])),
+    )]
+
+
+def _result_time_change(fields: Fields, layout: Layout) -> list[Record]:
     """Type 6 (Neo and InsuLinx): the new M,D,Y,h,m at 2..6, then at 8..12 the old one.
 
     Field 7 is ``1`` in every line seen (Tidepool's Neo driver calls it ``valid``); kept raw.
     """
-    _need(fields, 13, "$result? type 6")
     base, known = _result_base(fields)
-    old = reader_time(fields, 8, seconds=False)
+    old_at = layout.at["old"]
+    old = reader_time(fields, old_at, seconds=False)
     return [TimeChangeRecord(
         **base,  # type: ignore[arg-type]
-        raw=_raw(fields, known | _time_known(old, 8, 5)),
+        raw=_raw(fields, known | _time_known(old, old_at, 5)),
         old_time=old,
         new_time=base["local_time"],  # type: ignore[arg-type]
     )]
 
 
-def parse_neo_result(fields: Fields) -> list[Record]:
-    """``$result?`` line of a FreeStyle Precision/Optium Neo (protocol.md 4.4).
-
-    Type 7 blood glucose (value at 8, mg/dL or the literals ``HI``/``LO``; 19 fields), type 9
-    beta-ketone (value at 8, raw / 18 = mmol/L, or ``HI``; 11 fields), type 10 insulin entered
-    on the meter (insulin type at 8, dose at 9; 13 fields), type 6 time change; every other
-    type is kept whole.
-    """
-    record_type = _canonical(fields[0])
-    if record_type == 7:
-        return _result_reading(fields, 8, 0, 19, "$result? type 7")
-    if record_type == 9:
-        return _result_reading(fields, 8, 1, 11, "$result? type 9")
-    if record_type == 10:
-        _need(fields, 13, "$result? type 10")
-        base, known = _result_base(fields)
-        return [InsulinRecord(
-            **base,  # type: ignore[arg-type]
-            raw=_raw(fields, known | {8, 9}),
-            insulin_type=neo_insulin_type(_canonical(fields[8])),
-            units=Decimal(_canonical(fields[9])),
-        )]
-    if record_type == 6:
-        return _result_time_change(fields)
-    return [unknown_result_record(fields)]
-
-
-def parse_insulinx_result(fields: Fields) -> list[Record]:
-    """``$result?`` line of a FreeStyle InsuLinx (protocol.md 4.5).
-
-    Type 0 blood glucose (value at 13; 16 fields), type 6 time change; every other type
-    (type 4 in the real capture) is kept whole as an unknown record.
-    """
-    record_type = _canonical(fields[0])
-    if record_type == 0:
-        return _result_reading(fields, 13, 0, 16, "$result? type 0")
-    if record_type == 6:
-        return _result_time_change(fields)
-    return [unknown_result_record(fields)]
+_DECODERS: dict[str, Callable[[Fields, Layout], list[Record]]] = {
+    "history": _history,
+    "reading": _reading_line,
+    "time_change": _time_change,
+    "result_reading": _result_reading,
+    "neo_insulin": _neo_insulin,
+    "result_time_change": _result_time_change,
+}
 
 
 # -- lines we cannot decode -------------------------------------------------------------------
@@ -449,7 +357,7 @@ def unknown_record(fields: Fields, source: str) -> UnknownRecord:
     )
 
 
-def unknown_result_record(fields: Fields, source: str = "$result?") -> UnknownRecord:
+def unknown_result_record(fields: Fields, source: str = RESULT) -> UnknownRecord:
     """Keep a ``$result?`` line we cannot decode whole (type at 0, id at 1, time at 2..6)."""
     return UnknownRecord(
         record_id=_int_or(fields, 1),
@@ -469,28 +377,80 @@ def parse_meter_events(lines: Sequence[bytes]) -> list[Record]:
             for number, line in enumerate(lines, start=1)]
 
 
+def _unknown(fields: Fields, command: str) -> UnknownRecord:
+    if command == RESULT:
+        return unknown_result_record(fields, command)
+    return unknown_record(fields, command)
+
+
+# -- the parsers --------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class LineStats:
+    """What a parse kept raw: lines of a record type we decode whose shape (field count) or
+    values fit no known layout. Lines of record types we do not decode at all (kept raw as
+    well) are counted apart, in ``other_types``."""
+
+    unrecognised: int = 0
+    other_types: int = 0
+
+
+def parse_fields(family: str, command: str, fields: Fields,
+                 stats: LineStats | None = None) -> list[Record]:
+    """The records of one split line of ``command``, read with the layout of ``family`` that
+    fits its record type and field count (:mod:`.layouts`); an ``unknown`` record with every
+    field when none fits. Never reads a line with a layout of another length."""
+    try:
+        record_type = _canonical(fields[type_index(command)])
+    except (IndexError, ValueError):
+        record_type = None
+    layout = None if record_type is None else find(family, command, record_type, len(fields))
+    if layout is not None:
+        try:
+            return _DECODERS[layout.decoder](fields, layout)
+        except (ProtocolError, ValueError, IndexError, ArithmeticError):
+            pass  # a value the layout cannot hold: kept raw below
+    if stats is not None:
+        if record_type is None or layout is not None or record_type in KNOWN_TYPES.get(
+                (family, command), frozenset()):
+            stats.unrecognised += 1
+        else:
+            stats.other_types += 1
+    return [_unknown(fields, command)]
+
+
+def _parser(family: str, command: str) -> Parser:
+    def parse(fields: Fields) -> list[Record]:
+        return parse_fields(family, command, fields)
+    parse.__name__ = f"parse_{family}_{command.strip('$?')}"
+    return parse
+
+
+#: parser name (as :mod:`libre_usb.devices` names it) -> (layout family, command)
+PARSER_FAMILIES: dict[str, tuple[str, str]] = {
+    "libre_history": ("libre", HISTORY),
+    "libre_arresult": ("libre", ARRESULT),
+    "libre2_history": ("libre2", HISTORY),
+    "libre2_arresult": ("libre2", ARRESULT),
+    "libre3_history": ("libre3", HISTORY),
+    "libre3_arresult": ("libre3", ARRESULT),
+    "neo_result": ("neo", RESULT),
+    "insulinx_result": ("insulinx", RESULT),
+}
 PARSERS: dict[str, Parser] = {
-    "libre_history": parse_libre_history,
-    "libre3_history": parse_libre3_history,
-    "libre_arresult": parse_libre_arresult,
-    "libre3_arresult": parse_libre3_arresult,
-    "neo_result": parse_neo_result,
-    "insulinx_result": parse_insulinx_result,
+    name: _parser(family, command) for name, (family, command) in PARSER_FAMILIES.items()
 }
 
 
-def parse_lines(parser: str, lines: Iterable[bytes], source: str) -> list[Record]:
-    """Parse record lines with the named parser; a line that does not fit its layout is
-    kept as an :class:`UnknownRecord` rather than dropped or allowed to stop the dump."""
-    parse = PARSERS[parser]
+def parse_lines(parser: str, lines: Iterable[bytes], source: str,
+                stats: LineStats | None = None) -> list[Record]:
+    """Parse record lines with the named parser (a key of :data:`PARSERS`). A line that
+    fits no layout is kept as an :class:`UnknownRecord` (and counted in ``stats``) rather
+    than dropped, guessed at or allowed to stop the dump."""
+    family, command = PARSER_FAMILIES[parser]
+    if source != command:
+        raise ValueError(f"parser {parser} reads {command} lines, not {source}")
     out: list[Record] = []
     for line in lines:
-        fields = split_line(line)
-        try:
-            out.extend(parse(fields))
-        except (ProtocolError, ValueError, IndexError, ArithmeticError):
-            if source == "$result?":
-                out.append(unknown_result_record(fields, source))
-            else:
-                out.append(unknown_record(fields, source))
+        out.extend(parse_fields(family, command, split_line(line), stats))
     return out
