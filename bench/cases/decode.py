@@ -23,7 +23,7 @@ from typing import Any
 
 from libre_usb.model import Record
 from libre_usb.protocol.connection import HostConnection, State, TextResponse
-from libre_usb.protocol.text.records import parse_libre_history, parse_lines
+from libre_usb.protocol.text.records import PARSERS, parse_lines
 from libre_usb.protocol.text.reply import parse_multirecord
 from libre_usb.reader.session import Session
 from libre_usb.simulator.content import generate
@@ -90,6 +90,10 @@ class _Handle:
 
     def read(self, size: int = 64) -> bytes:
         return next(self._reports)
+
+
+#: our ``$history?`` parser for one split line (the Libre layout of the layout table)
+parse_libre_history = PARSERS["libre_history"]
 
 
 def theirs(reports: list[bytes]) -> list[Record]:
