@@ -20,6 +20,7 @@ from ..output.atomic import atomic_write
 from ..output.redact import redact as redact_dump
 from ..output.terminal import escape_controls
 from ..output.units import UNITS
+from ..protocol.text.records import LineStats
 from ..reader.session import (
     DEFAULT_TIMEOUT_MS,
     INFO_DEADLINE_S,
@@ -159,10 +160,10 @@ def _say(text: str) -> None:
     click.echo(escape_controls(text))
 
 
-def report_unrecognised(session: Session) -> None:
+def report_unrecognised(stats: LineStats) -> None:
     """Say once on stderr how many record lines fit no known layout and were kept raw as
     ``unknown`` records (docs/records.md): never silent, since such a line may hold a dose."""
-    count = session.line_stats.unrecognised
+    count = stats.unrecognised
     if count:
         click.echo(f"libre-dump: warning: {count} record line{'s' if count != 1 else ''} of "
                    f"an unrecognised layout {'were' if count != 1 else 'was'} kept raw "
@@ -292,7 +293,7 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
         retried = list(session.retried)
         recovered = dict(getattr(session, "recovered", {}))
         model_name = session.model.name
-    report_unrecognised(session)
+    report_unrecognised(session.line_stats)
     if retried and not quiet:
         click.echo(f"note: retried {', '.join(retried)} after a broken reply", err=True)
     if recovered and not quiet:

@@ -60,7 +60,7 @@ def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None, model
         with open_session(device, model, timeout, record_path, status_line(quiet),
                           protocol=protocol) as session:
             dump = session.dump()
-        report_unrecognised(session)
+        report_unrecognised(session.line_stats)
     if tz:
         # place the reader's records in UTC too, so uploads whose times were corrected for
         # the reader's clock changes match as well as those that copied the reader's clock

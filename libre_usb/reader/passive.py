@@ -26,7 +26,7 @@ from ..keys import load_master_keys
 from ..model import DeviceInfo, Dump, Record
 from ..protocol.crypto.link import MasterKeys
 from ..protocol.observer import Conversation, Exchange, Observer
-from ..protocol.text.records import parse_lines
+from ..protocol.text.records import LineStats, parse_lines
 from ..protocol.text.reply import TextReply, parse_multirecord
 from ..transport.interfaces.capture import CaptureTransport
 from .session import build_info, info_commands, meter_events
@@ -69,6 +69,8 @@ class PassiveSession:
                 "device descriptor in it): name the model with --model")
         #: the reader model, when known (``libre-dump capture`` lists a session without)
         self.known_model: DeviceModel | None = model
+        #: record lines kept raw because they fit no known layout (docs/records.md)
+        self.line_stats = LineStats()
         self.keys_problem: str | None = None
         keys = None
         if _needs_keys(transport.reports, model):
@@ -160,7 +162,8 @@ class PassiveSession:
                              source.command)
                 continue
             multi = parse_multirecord(reply)
-            out.extend(parse_lines(source.parser, multi.records, source.command))
+            out.extend(parse_lines(source.parser, multi.records, source.command,
+                                   self.line_stats))
         events = replies.get(model.event_command) if model.event_command else None
         if events is not None and events.ok:
             out.extend(meter_events(events))
