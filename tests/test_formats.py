@@ -132,7 +132,7 @@ def test_unit_option_adds_converted_values(libre: Dump) -> None:
     result = runner.invoke(main, ["dump", "-d", "sim:neo?days=5", "--unit", "mmol/L",
                                   "-f", "ndjson", "--tz", "UTC"])
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines[0]["unit"] == "mmol/L"
     glucose = [line for line in lines[1:] if line["kind"] == "glucose"
                and line["glucose_mg_dl"] is not None]

@@ -170,26 +170,24 @@ def test_placing_twice_is_the_same_as_once() -> None:
     assert other.records[0].utc == D(2026, 5, 1, tzinfo=UTC) and other.timezone == "UTC"
 
 
-def test_system_zone_lookup(tmp_path: Path) -> None:
+def test_system_zone_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's zone (tests/test_zone_rule.py has the rest): an /etc/localtime link below
+    a zoneinfo directory names the zone; $TZ wins when it names an IANA zone (the standard
+    library's zoneinfo reads names, not POSIX rule strings). The zone search is tzlocal's
+    since issue 11; this checks our own fallbacks, which used to be the whole lookup."""
     zoneinfo_dir = tmp_path / "usr" / "share" / "zoneinfo" / "Europe"
     zoneinfo_dir.mkdir(parents=True)
     (zoneinfo_dir / "Paris").write_bytes(b"")
     link = tmp_path / "localtime"
     link.symlink_to(zoneinfo_dir / "Paris")
-    missing = tmp_path / "none"
-    assert timeline.system_zone_name(environ={}, localtime=link,
-                                     timezone_file=missing) == "Europe/Paris"
-    # $TZ wins when it names a zone (with or without the POSIX leading colon)
-    assert timeline.system_zone_name(environ={"TZ": ":Asia/Tokyo"}, localtime=link,
-                                     timezone_file=missing) == "Asia/Tokyo"
-    assert timeline.system_zone_name(environ={"TZ": "EST5EDT,M3.2.0,M11.1.0"}, localtime=link,
-                                     timezone_file=missing) == "Europe/Paris"
-    timezone_file = tmp_path / "timezone"
-    timezone_file.write_text("America/Chicago\n")
-    assert timeline.system_zone_name(environ={}, localtime=missing,
-                                     timezone_file=timezone_file) == "America/Chicago"
-    assert timeline.system_zone_name(environ={}, localtime=missing,
-                                     timezone_file=missing) == "UTC"
+    assert timeline._linked_name(link) == "Europe/Paris"
+    assert timeline._linked_name(tmp_path / "none") is None
+    monkeypatch.setenv("TZ", ":Asia/Tokyo")
+    assert timeline.system_zone_name() == "Asia/Tokyo"
+    monkeypatch.setenv("TZ", "EST5EDT,M3.2.0,M11.1.0")
+    assert timeline.machine_zone(localtime=link).name == "Europe/Paris"
+    monkeypatch.setenv("TZ", "Not/A_Zone")
+    assert timeline.machine_zone(localtime=tmp_path / "none").name == "UTC"
 
 
 def test_bad_zone_is_an_input_error() -> None:
@@ -206,10 +204,10 @@ def test_cli_tz_option() -> None:
     assert result.exit_code == 0, result.output
     import json
 
-    lines = [json.loads(line) for line in result.output.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines[0]["timezone"] == "Asia/Tokyo"
     # ($event? lines carry no time libre-dump can read: "invalid")
     assert {line["time_status"] for line in lines[1:] if line["source"] != "$event?"} == {"ok"}
     result = runner.invoke(main, ["dump", "-d", "sim:neo?days=5", "-f", "ndjson"],
                            env={"TZ": "America/Denver"})
-    assert json.loads(result.output.splitlines()[0])["timezone"] == "America/Denver"
+    assert json.loads(result.stdout.splitlines()[0])["timezone"] == "America/Denver"

@@ -16,7 +16,7 @@ from ..devices import MODELS
 from ..errors import DeviceTimeout, InputError, ProtocolError
 from ..model import Dump
 from ..output import export, libreview_csv, timeline
-from ..output.atomic import atomic_write
+from ..output.atomic import atomic_write, check_distinct, check_output
 from ..output.redact import redact as redact_dump
 from ..output.terminal import escape_controls
 from ..output.units import UNITS
@@ -199,8 +199,8 @@ def tz_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--tz", "tz", metavar="ZONE",
         help="IANA time zone the reader's clock runs in (e.g. Europe/Berlin), used to place "
-             "every record in UTC. Default: this machine's zone ($TZ, /etc/localtime, "
-             "/etc/timezone, else UTC).")(func)
+             "every record in UTC. Default: this machine's zone ($TZ, else the system's "
+             "setting as tzlocal finds it, else UTC); the output says which was used.")(func)
 
 
 @click.command()
@@ -208,10 +208,17 @@ def tz_option(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--redact", is_flag=True,
               help="Replace the serial, patient name and id and free texts by placeholders.")
+@tz_option
 def info(device: str | None, model: str | None, timeout: float, record_path: str | None,
-         protocol: str | None, quiet: bool, as_json: bool, redact: bool) -> None:
+         protocol: str | None, quiet: bool, as_json: bool, redact: bool,
+         tz: str | None) -> None:
     """Show the reader's model, serial, software, unit, clock, patient, record count and
-    settings."""
+    settings.
+
+    Also says which time zone its records are placed in (--tz, else this machine's zone)
+    and where that zone came from."""
+    zone = timeline.zone_for(tz)  # a bad zone fails before the reader is touched
+    check_output(record_path, "--record")
     with open_session(device, model, timeout, record_path, shareable=redact,
                       protocol=protocol) as session:
         device_info = (session.read_device() if isinstance(session, Session)
@@ -220,6 +227,7 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
         device_info = redact_dump(Dump(device=device_info, records=())).device
     data = device_info.to_dict()
     if as_json:
+        data["timezone"] = {"name": zone.name, "source": zone.origin}
         click.echo(jsonsafe.dumps(data, ensure_ascii=False, indent=1))
         return
     labels = (("model", "Model"), ("serial", "Serial"), ("software_version", "Software"),
@@ -234,6 +242,7 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
         if key in ("record_count", "unit", "software_version", "serial") and value is None:
             value = "not reported"  # the reader has no such command, or refused it
         _say(f"{label + ':':16}{'' if value is None else value}")
+    _say(f"{'Time zone:':16}{zone.describe()}")
     settings = device_info.settings
     if "language_code" in settings:
         name = settings.get("language")
@@ -285,7 +294,10 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
     one-line summary (records per kind, where they went) ends the run; --quiet, or
     stderr not being a terminal, shows neither.
     """
-    zone = timeline.resolve_zone(tz)  # a bad zone fails before the reader is touched
+    zone = timeline.zone_for(tz)  # a bad zone fails before the reader is touched
+    check_output(output)
+    check_output(record_path, "--record")
+    check_distinct([("--output", output), ("--record", record_path)])
     status = status_line(quiet)
     with open_session(device, model, timeout, record_path, status,
                       shareable=redact is True, protocol=protocol) as session:
@@ -305,7 +317,8 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
         # megabytes of JSON are no use on a screen: keep them in a file and say where
         output = default_output_name(model_name, fmt)
     if fmt == "libreview":
-        _emit(export.render_libreview(result, zone, redact=redact is not False), output)
+        _emit(export.render_libreview(result, zone.tzinfo, redact=redact is not False,
+                                      zone_source=zone.origin), output)
     else:
         shown = redact_dump(result) if redact else result
         _emit(export.render(shown, fmt, unit=unit or export.default_unit(shown, fmt),

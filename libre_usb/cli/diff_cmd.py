@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..output.atomic import atomic_write
+from ..output import timeline
+from ..output.atomic import atomic_write, check_distinct, check_output
 from ..output.export import load_dump
-from ..output.libreview import resolve_tz
 from ..output.terminal import escape_controls
-from ..output.timeline import place
 from ..upload.diff import DEFAULT_TIME_TOLERANCE, diff_uploads
 from ..upload.load import DEFAULT_MAX_BYTES, load_uploads
 from ..upload.report import FORMATS, render
@@ -33,9 +32,10 @@ from .device_cmds import device_options, open_session, report_unrecognised, stat
               show_default=True, metavar="N",
               help="Refuse files and bodies that are (or decompress to) more than N bytes.")
 @click.option("--tz", metavar="ZONE",
-              help="IANA time zone of the reader's clock (e.g. Europe/Berlin). Places the "
-                   "reader's records in UTC (so uploads with corrected times match too) and "
-                   "upload entries that carry UTC times only.")
+              help="IANA time zone of the reader's clock (e.g. Europe/Berlin), used to place "
+                   "the reader's records in UTC as dump does and upload entries that carry UTC "
+                   "times only. Default: this machine's zone, as for dump; the report says "
+                   "which was used.")
 @click.pass_context
 def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None, model: str | None,
          timeout: float, record_path: str | None, protocol: str | None, quiet: bool,
@@ -52,20 +52,29 @@ def diff(ctx: click.Context, uploads: tuple[str, ...], device: str | None, model
     """
     if device and dump_path:
         raise click.UsageError("give --device or --dump, not both")
-    zone = resolve_tz(tz) if tz else None
+    zone = timeline.zone_for(tz)  # one zone rule for every command (docs/formats.md, "Time")
+    check_output(output)
+    check_output(record_path, "--record")
+    check_distinct([("--output", output), ("--record", record_path)],
+                   [*(("UPLOAD", upload) for upload in uploads), ("--dump", dump_path)])
     loaded = load_uploads(uploads, max_bytes=max_bytes)
     if dump_path:
         dump = load_dump(dump_path)
+        if dump.timezone and not tz:
+            # a saved dump placed when it was made keeps its placement and zone
+            zone = timeline.Zone(timeline.resolve_zone(dump.timezone), dump.timezone,
+                                 f"the saved dump {dump_path}")
     else:
         with open_session(device, model, timeout, record_path, status_line(quiet),
                           protocol=protocol) as session:
             dump = session.dump()
         report_unrecognised(session.line_stats)
-    if tz:
-        # place the reader's records in UTC too, so uploads whose times were corrected for
-        # the reader's clock changes match as well as those that copied the reader's clock
-        dump = place(dump, tz)
-    result = diff_uploads(dump, loaded, tz=zone, time_tolerance=time_tolerance)
+    if tz or not dump.timezone or dump_path is None:
+        # the reader's records are placed in UTC exactly as `dump` places them, so an
+        # upload made by `dump --format libreview` matches whatever the machine's zone
+        dump = timeline.place(dump, zone)
+    result = diff_uploads(dump, loaded, tz=zone.tzinfo, time_tolerance=time_tolerance,
+                          zone_source=zone.origin)
     text = render(result, fmt)
     if fmt == "text":  # read on a terminal: texts from the upload or reader are shown, not obeyed
         text = escape_controls(text)

@@ -205,13 +205,14 @@ def render(dump: Dump, fmt: str, *, unit: str = MG_DL, date_style: str | None = 
 FORMATS = (*WRITERS, "libreview")
 
 
-def render_libreview(dump: Dump, zone: dt.tzinfo, *, redact: bool = True) -> str:
+def render_libreview(dump: Dump, zone: dt.tzinfo, *, redact: bool = True,
+                     zone_source: str | None = None) -> str:
     """The upload JSON a vendor uploader would send for these records (see
     :mod:`libre_usb.output.libreview`); never a token, identifiers only with ``redact=False``."""
     from .libreview import build_upload
 
-    return jsonsafe.dumps(build_upload(dump, tz=zone, redact=redact), ensure_ascii=False,
-                      indent=1) + "\n"
+    return jsonsafe.dumps(build_upload(dump, tz=zone, redact=redact, zone_source=zone_source),
+                          ensure_ascii=False, indent=1) + "\n"
 
 
 # -- readers ----------------------------------------------------------------------------------

@@ -474,7 +474,8 @@ class _Builder:
         self.left_out.append(item)
 
 
-def build_upload(dump: Dump, *, tz: str | dt.tzinfo, redact: bool = True) -> dict[str, Any]:
+def build_upload(dump: Dump, *, tz: str | dt.tzinfo, redact: bool = True,
+                 zone_source: str | None = None) -> dict[str, Any]:
     """The upload JSON (a dict ready for :func:`json.dumps`) for the records of ``dump``.
 
     ``tz`` is the zone the reader's clock runs in (an IANA name or a tzinfo); it gives each
@@ -535,6 +536,7 @@ def build_upload(dump: Dump, *, tz: str | dt.tzinfo, redact: bool = True) -> dic
             "version": ANNOTATION_VERSION,
             "redacted": redact,
             "timezone": zone_name,
+            "timezoneSource": zone_source,
             "recordNumber": "the reader's record id; sensorstart: the id of the sensor's "
                             "first history reading",
             "counts": {name: len(log[name]) for name in LIST_NAMES},

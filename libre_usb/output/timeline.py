@@ -49,10 +49,12 @@ second]) from its own clock, which the user sets by hand. The rule used here:
 On meters without seconds (Neo, InsuLinx) time changes are known to the minute, so offsets of
 earlier segments are exact to the minute.
 
-The zone: ``--tz ZONE`` (an IANA name such as ``Europe/Berlin``), by default the machine's
-zone found with the standard library only (:func:`system_zone_name`): ``$TZ`` if it names an
-IANA zone, else the target of the ``/etc/localtime`` link below a ``zoneinfo`` directory, else
-``/etc/timezone``, else ``UTC``.
+The zone, one rule for every command (:func:`zone_for`): ``--tz ZONE`` (an IANA name such
+as ``Europe/Berlin``), else this machine's zone (:func:`machine_zone`): ``$TZ`` if it names an
+IANA zone, else what ``tzlocal`` finds (``/etc/timezone``, the ``/etc/localtime`` link,
+distribution files), else an ``/etc/localtime`` copied as a file (many containers) named by
+the zone file with the same bytes, else ``UTC``. The commands say which zone they used and
+where it came from.
 """
 
 from __future__ import annotations
@@ -61,9 +63,12 @@ import bisect
 import dataclasses
 import datetime as dt
 import os
+import warnings
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+import tzlocal
 
 from ..errors import InputError
 from ..model import Dump, Record, TimeChangeRecord
@@ -91,42 +96,129 @@ def _valid_key(key: str) -> bool:
     return True
 
 
-def system_zone_name(*, environ: dict[str, str] | None = None,
-                     localtime: Path = Path("/etc/localtime"),
-                     timezone_file: Path = Path("/etc/timezone")) -> str:
-    """The machine's IANA zone name, found without third-party code (see module docstring)."""
-    env = os.environ if environ is None else environ
-    tz = env.get("TZ", "").strip().lstrip(":")
-    if tz and _valid_key(tz):
-        return tz
+@dataclasses.dataclass(frozen=True)
+class Zone:
+    """The zone records are placed in, and where it came from (shown to the user)."""
+
+    tzinfo: zoneinfo.ZoneInfo
+    #: the IANA name, or None for a zone file whose name could not be found
+    name: str | None
+    #: where it came from: ``--tz``, ``$TZ``, ``/etc/localtime``, ...
+    origin: str
+
+    def describe(self) -> str:
+        return f"{self.name or 'the zone in /etc/localtime'} (from {self.origin})"
+
+
+def _canonical_names(directory: Path) -> set[str]:
+    """The canonical zone names listed in ``zone1970.tab`` (no backward-compatible links)."""
+    try:
+        text = (directory / "zone1970.tab").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return set()
+    return {line.split("\t")[2] for line in text.splitlines()
+            if line and not line.startswith("#") and line.count("\t") >= 2}
+
+
+def zone_name_of_file(path: Path, directories: Sequence[str] | None = None) -> str | None:
+    """The IANA name of a zone file that was copied rather than linked (``/etc/localtime`` in
+    many containers): the zone whose file in the system's zone directories has the same
+    bytes. A canonical name (``zone1970.tab``) wins over a backward-compatible alias, then
+    the shortest; None when nothing matches."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(b"TZif"):
+        return None
+    matches: list[tuple[bool, int, str]] = []
+    for directory in zoneinfo.TZPATH if directories is None else directories:
+        base = Path(directory)
+        canonical = _canonical_names(base)
+        for key in zoneinfo.available_timezones():
+            candidate = base / key
+            try:
+                if candidate.stat().st_size == len(data) and candidate.read_bytes() == data:
+                    matches.append((key not in canonical, len(key), key))
+            except OSError:
+                continue
+        if matches:
+            return min(matches)[2]
+    return None
+
+
+def _linked_name(localtime: Path) -> str | None:
+    """The zone name in the target of an ``/etc/localtime`` link (``.../zoneinfo/NAME``)."""
     try:
         target = str(localtime.resolve()) if localtime.is_symlink() else ""
     except OSError:
-        target = ""
+        return None
     marker = "zoneinfo/"
-    if marker in target:
-        key = target.rsplit(marker, 1)[1]
-        for prefix in ("posix/", "right/"):
-            key = key.removeprefix(prefix)
-        if _valid_key(key):
-            return key
+    if marker not in target:
+        return None
+    key = target.rsplit(marker, 1)[1]
+    for prefix in ("posix/", "right/"):
+        key = key.removeprefix(prefix)
+    return key if _valid_key(key) else None
+
+
+def machine_zone(localtime: Path = Path("/etc/localtime")) -> Zone:
+    """This machine's zone, and where it was found: ``$TZ`` when it names an IANA zone; else
+    what ``tzlocal`` finds (``/etc/timezone``, the ``/etc/localtime`` link, distribution
+    files); else the target of the ``/etc/localtime`` link; else, for an ``/etc/localtime``
+    copied as a file (many containers), the zone whose file has the same bytes, or that file
+    itself; else UTC."""
+    tz = os.environ.get("TZ", "").strip().lstrip(":")
+    if tz and _valid_key(tz):
+        return Zone(zoneinfo.ZoneInfo(tz), tz, "$TZ")
+    name = None
+    if not tz:  # tzlocal would return an unusable $TZ as it is
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                name = tzlocal.get_localzone_name()
+        except (zoneinfo.ZoneInfoNotFoundError, LookupError, ValueError, OSError):
+            name = None
+    if name and _valid_key(name):
+        via_link = _linked_name(localtime) == name
+        origin = str(localtime) if via_link else "the system's zone setting"
+        return Zone(zoneinfo.ZoneInfo(name), name, origin)
+    linked = _linked_name(localtime)
+    if linked is not None:
+        return Zone(zoneinfo.ZoneInfo(linked), linked, str(localtime))
+    if localtime.is_file():
+        found = zone_name_of_file(localtime)
+        if found is not None:
+            return Zone(zoneinfo.ZoneInfo(found), found,
+                        f"{localtime}, a copied zone file matched by content")
+        try:
+            with localtime.open("rb") as handle:
+                return Zone(zoneinfo.ZoneInfo.from_file(handle), None, str(localtime))
+        except (OSError, ValueError):
+            pass
+    return Zone(zoneinfo.ZoneInfo("UTC"), "UTC", "no zone set on this machine")
+
+
+def zone_for(name: str | None) -> Zone:
+    """The zone of ``--tz NAME``, or this machine's zone when ``name`` is None: the one rule
+    every command uses (docs/formats.md, "Time")."""
+    if name is None:
+        return machine_zone()
     try:
-        key = timezone_file.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        key = ""
-    if key and _valid_key(key):
-        return key
-    return "UTC"
+        return Zone(zoneinfo.ZoneInfo(name), name, "--tz")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise InputError(f"unknown time zone {name!r} (use an IANA name such as "
+                         "Europe/Berlin)") from None
+
+
+def system_zone_name() -> str:
+    """The machine's IANA zone name (``UTC`` when it has none that can be named)."""
+    return machine_zone().name or "UTC"
 
 
 def resolve_zone(name: str | None) -> zoneinfo.ZoneInfo:
     """The zone ``name`` (an IANA key), or the machine's zone when ``name`` is None."""
-    key = system_zone_name() if name is None else name
-    try:
-        return zoneinfo.ZoneInfo(key)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        raise InputError(f"unknown time zone {key!r} (use an IANA name such as "
-                         "Europe/Berlin)") from None
+    return zone_for(name).tzinfo
 
 
 # -- segments -----------------------------------------------------------------------------------
@@ -223,9 +315,11 @@ def place_records(records: Sequence[Record], clock: dt.datetime | None,
     return out
 
 
-def place(dump: Dump, zone: str | zoneinfo.ZoneInfo | None = None) -> Dump:
+def place(dump: Dump, zone: str | Zone | zoneinfo.ZoneInfo | None = None) -> Dump:
     """The dump with every record placed in time (see the module docstring), and
     ``dump.timezone`` set to the zone's name. ``zone=None`` uses the machine's zone."""
+    if isinstance(zone, Zone):
+        zone = zone.tzinfo
     tz = zone if isinstance(zone, zoneinfo.ZoneInfo) else resolve_zone(zone)
     records = place_records(dump.records, dump.device.clock, tz)
     return dataclasses.replace(dump, records=tuple(records), timezone=tz.key)

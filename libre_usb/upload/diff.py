@@ -51,11 +51,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from ..model import (
     Dump,
 )
 from ..output.libreview import (
+    ANNOTATION_KEY,
     resolve_tz,
 )
 from .fields import _unexplained
@@ -81,10 +83,41 @@ from .match import _iso, _match_kind, _match_time_changes, compare_values
 from .privacy import _privacy
 
 
+def time_shift(kinds: dict[str, KindResult], uploads: Sequence[Upload],
+               zone_name: str | None) -> dict[str, Any] | None:
+    """The constant time shift that most "changed" pairs differ by and nothing else, when at
+    least half of them (and two or more) do: an upload made in another zone or with another
+    clock, named first in the report instead of a wall of differences."""
+    shifts: Counter[int] = Counter()
+    changed = 0
+    for result in kinds.values():
+        for pair in result.changed:
+            changed += 1
+            if (pair.reader.local is not None and pair.upload.local is not None
+                    and pair.differences and all(d.field == "time" for d in pair.differences)):
+                shifts[round((pair.upload.local - pair.reader.local).total_seconds())] += 1
+    if not shifts:
+        return None
+    seconds, entries = shifts.most_common(1)[0]
+    if seconds == 0 or entries < 2 or entries * 2 < changed:
+        return None
+    zones = set()
+    for upload in uploads:
+        note = upload.data.get(ANNOTATION_KEY)
+        if isinstance(note, dict) and isinstance(note.get("timezone"), str):
+            zones.add(note["timezone"])
+    zones.discard(zone_name or "")
+    return {"seconds": seconds, "entries": entries, "changed": changed,
+            "zone": sorted(zones)[0] if len(zones) == 1 else None}
+
+
 def diff_uploads(dump: Dump, uploads: Sequence[Upload], *, tz: str | dt.tzinfo | None = None,
                  time_tolerance: float = DEFAULT_TIME_TOLERANCE,
-                 value_tolerance: float = DEFAULT_VALUE_TOLERANCE) -> DiffResult:
-    """Compare the reader's records in ``dump`` with the entries of ``uploads``."""
+                 value_tolerance: float = DEFAULT_VALUE_TOLERANCE,
+                 zone_source: str | None = None) -> DiffResult:
+    """Compare the reader's records in ``dump`` with the entries of ``uploads``. ``tz`` (else
+    the zone ``dump`` was placed in) places upload entries that carry UTC times only;
+    ``zone_source`` says where that zone came from, for the report."""
     zone = resolve_tz(tz) if tz is not None else (
         resolve_tz(dump.timezone) if dump.timezone else None)
     warnings: list[str] = []
@@ -121,15 +154,18 @@ def diff_uploads(dump: Dump, uploads: Sequence[Upload], *, tz: str | dt.tzinfo |
                       entries=dict(Counter(entry.list_name for entry in upload.entries)))
         for index, upload in enumerate(uploads)
     ]
-    settings = {
+    zone_name = None if zone is None else str(getattr(zone, "key", None) or zone)
+    settings: dict[str, Any] = {
         "time_tolerance_s": time_tolerance,
         "value_tolerance": value_tolerance,
         "ketone_tolerance_mmol_l": KETONE_TOLERANCE,
-        "timezone": None if zone is None else getattr(zone, "key", str(zone)),
+        "timezone": zone_name,
+        "timezone_source": zone_source if zone is not None else None,
     }
     return DiffResult(reader=reader, uploads=summaries, kinds=kinds,
                       privacy=_privacy(uploads, dump), unexplained=_unexplained(uploads),
-                      warnings=warnings, settings=settings, duplicates=duplicates)
+                      warnings=warnings, settings=settings, duplicates=duplicates,
+                      time_shift=time_shift(kinds, uploads, zone_name))
 
 
 __all__ = [
@@ -147,4 +183,5 @@ __all__ = [
     "UploadSummary",
     "compare_values",
     "diff_uploads",
+    "time_shift",
 ]

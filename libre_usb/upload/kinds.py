@@ -197,6 +197,10 @@ class DiffResult:
     settings: dict[str, Any]
     #: upload entries that were copies of an entry already seen
     duplicates: int
+    #: when the differences are dominated by one constant time shift: ``seconds`` (upload
+    #: minus reader), ``entries`` that differ only by it, ``changed`` (all changed pairs),
+    #: ``zone`` (the zone the upload says it was made in, if it says and it is another)
+    time_shift: dict[str, Any] | None = None
 
     @property
     def identical(self) -> bool:

@@ -4,6 +4,7 @@
 
     {"format": "libre-dump-diff", "version": 1, "identical": bool,
      "settings": {...}, "reader": {...}, "uploads": [...], "duplicates_merged": int,
+     "time_shift": null | {"seconds", "entries", "changed", "zone"},
      "summary": {kind: {"matched", "changed", "reader_only", "upload_only", "not_expected"}},
      "kinds": {kind: {"title", "matched": [pair], "changed": [pair],
                       "reader_only": [reader item], "upload_only": [upload item],
@@ -118,6 +119,7 @@ def report_dict(result: DiffResult) -> dict[str, Any]:
             "size": u.size, "entries": u.entries,
         }) for u in result.uploads],
         "duplicates_merged": result.duplicates,
+        "time_shift": result.time_shift,
         "summary": result.counts(),
         "kinds": {
             kind: {
@@ -196,6 +198,35 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _zone_text(settings: dict[str, Any]) -> str:
+    zone = settings.get("timezone")
+    if not zone:
+        return "from the upload"
+    source = settings.get("timezone_source")
+    return f"{zone} (from {source})" if source else str(zone)
+
+
+def _duration(seconds: int) -> str:
+    sign = "+" if seconds > 0 else "-"
+    size = abs(seconds)
+    if size % 3600 == 0:
+        return f"{sign}{size // 3600} h"
+    if size % 60 == 0:
+        return f"{sign}{size // 60} min"
+    return f"{sign}{size} s"
+
+
+def describe_time_shift(result: DiffResult) -> str | None:
+    """"1,133 entries differ only by +1 h: ..." when one constant shift dominates."""
+    shift = result.time_shift
+    if not shift:
+        return None
+    zone = shift.get("zone") or "ZONE"
+    return (f"{shift['entries']:,} of {shift['changed']:,} changed entries differ only by "
+            f"{_duration(int(shift['seconds']))}: the upload was made in another zone or "
+            f"with another clock; try --tz {zone}")
+
+
 def _verdict(result: DiffResult) -> str:
     if result.identical:
         return "the uploads hold exactly the reader's records"
@@ -226,6 +257,9 @@ def render_text(result: DiffResult) -> str:
     out: list[str] = []
     add = out.append
     add(f"libre-dump diff: {_verdict(result)}")
+    shift = describe_time_shift(result)
+    if shift:
+        add(shift)
     add("")
     reader = result.reader
     add(f"Reader:  {reader['model']}, serial {reader['serial'] or '?'}, software "
@@ -236,7 +270,7 @@ def render_text(result: DiffResult) -> str:
     settings = result.settings
     add(f"Matching: times within {settings['time_tolerance_s']:g} s, values within "
         f"{settings['value_tolerance']:g} (ketone {settings['ketone_tolerance_mmol_l']:g} "
-        f"mmol/L), time zone {settings['timezone'] or 'from the upload'}; "
+        f"mmol/L), time zone {_zone_text(settings)}; "
         f"{result.duplicates} duplicate entries merged")
     add("")
     add("Summary")
@@ -347,13 +381,16 @@ def render_html(result: DiffResult) -> str:
     add(f"<style>{_CSS}</style></head><body>")
     add("<h1>libre-dump: reader vs. upload</h1>")
     add(f"<p class=\"verdict {verdict_class}\" id=\"verdict\">{_e(_verdict(result))}</p>")
+    shift = describe_time_shift(result)
+    if shift:
+        add(f"<p class=\"verdict differ\" id=\"time-shift\">{_e(shift)}</p>")
     reader = result.reader
     add(f"<p>Reader: <b>{_e(reader['model'])}</b>, serial <code>{_e(reader['serial'])}</code>, "
         f"software {_e(reader['software_version'])}, {_e(reader['records'])} records.</p>")
     settings = result.settings
     add(f"<p class=\"muted\">Times match within {settings['time_tolerance_s']:g} s, values "
         f"within {settings['value_tolerance']:g} (ketones {settings['ketone_tolerance_mmol_l']:g}"
-        f" mmol/L); time zone {_e(settings['timezone'] or 'taken from the upload')}; "
+        f" mmol/L); time zone {_e(_zone_text(settings))}; "
         f"{result.duplicates} duplicate entries merged.</p>")
 
     add("<h2>Summary</h2>")
