@@ -81,6 +81,11 @@ def test_a_copied_localtime_file_is_named_by_content(tmp_path: Path) -> None:
     copy = tmp_path / "localtime"
     copy.write_bytes(source.read_bytes())
     assert timeline.zone_name_of_file(copy) == "Europe/Berlin"
+    # the whole lookup, with $TZ unusable so the machine's own setting is not consulted
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TZ", "not a zone")
+        zone = timeline.machine_zone(localtime=copy)
+    assert zone.name == "Europe/Berlin" and "copied zone file" in zone.origin
     assert timeline.zone_name_of_file(tmp_path / "none") is None
     (tmp_path / "junk").write_bytes(b"not a zone file")
     assert timeline.zone_name_of_file(tmp_path / "junk") is None
