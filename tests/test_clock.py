@@ -136,7 +136,7 @@ def test_clock_shows_reader_host_and_drift() -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == f"Reader clock: {DEFAULT_NOW.isoformat(sep=' ')}"
-    assert lines[1].startswith("Host clock:") and lines[1].endswith("(Europe/Berlin)")
+    assert lines[1].startswith("Host clock:") and lines[1].endswith("(Europe/Berlin, from --tz)")
     assert lines[2].startswith("Drift:") and "the host" in lines[2]
 
 

@@ -14,6 +14,7 @@ import click
 from .. import jsonsafe
 from ..errors import InputError
 from ..output import timeline
+from ..output.atomic import check_output
 from .device_cmds import device_options, open_session
 
 #: device schemes that are recordings, not readers: there is no clock to set
@@ -85,8 +86,9 @@ def clock(device: str | None, model: str | None, timeout: float, record_path: st
     A reader that refused every read has been known to work again once its clock was set
     (glucometerutils pull request #131).
     """
-    zone = timeline.resolve_zone(tz)
-    zone_name = getattr(zone, "key", str(zone))
+    placed = timeline.zone_for(tz)  # the one zone rule (docs/formats.md, "Time")
+    zone = placed.tzinfo
+    zone_name = f"{placed.name or 'the zone in /etc/localtime'}, from {placed.origin}"
     target: dt.datetime | None = None
     if set_to is not None:
         if device and device.partition(":")[0].lower() in RECORDINGS:
@@ -95,12 +97,13 @@ def clock(device: str | None, model: str | None, timeout: float, record_path: st
     # the clock is read and set with text commands whatever --protocol says (the binary
     # SET_DATE_TIME is never sent): the option is accepted like on every reader command
     del protocol
+    check_output(record_path, "--record")
     with open_session(device, model, timeout, record_path) as session:
         reader = session.read_clock()
         host = dt.datetime.now(zone).replace(tzinfo=None, microsecond=0)
         result: dict[str, object] = {
             "reader": reader.isoformat() if reader else None,
-            "host": host.isoformat(), "zone": zone_name,
+            "host": host.isoformat(), "zone": placed.name, "zone_source": placed.origin,
             "drift_s": (reader - host).total_seconds() if reader else None,
         }
         if not as_json:
