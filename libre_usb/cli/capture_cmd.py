@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..devices import KNOWN_PRODUCT_IDS, MODELS
-from ..output.atomic import atomic_write
+from ..output.atomic import atomic_write, check_distinct, check_output
 from ..protocol.observer import Conversation, Step
 from ..reader.passive import PassiveSession, setters
 from ..transport.capture import FORMATS, read_capture
@@ -32,6 +32,8 @@ def capture(path: str, select: str | None, model: str | None, transcript_path: s
     with keepalives, handshake steps and retransmissions. Use --device capture:FILE with
     dump, info and diff for the records the captured client read.
     """
+    check_output(transcript_path, "--transcript")
+    check_distinct([("--transcript", transcript_path)], [("FILE", path)])
     found = read_capture(path)
     click.echo(f"{path}: {FORMATS[found.format]}, {found.packets} entries")
     candidates = found.candidates()
