@@ -13,7 +13,7 @@ from ..archive import Archive, SyncResult, default_path
 from ..archive import export as archive_export
 from ..model import Dump
 from ..output import export, timeline
-from ..output.atomic import atomic_write
+from ..output.atomic import atomic_write, check_distinct, check_output
 from ..output.period import Period
 from ..output.units import UNITS
 from .device_cmds import (
@@ -165,6 +165,8 @@ def export_cmd(archive_path: str | None, serial: str | None, since: str | None,
                until: str | None, fmt: str, output: str | None, unit: str | None,
                date_style: str, redact: bool | None) -> None:
     """Write archived records in any `dump` format."""
+    check_output(output)
+    check_distinct([("--output", output)], [("--archive", archive_path)])
     period = Period.parse(since, until)
     redacting = redact is not False if fmt == "libreview" else bool(redact)
     with Archive(archive_path or default_path()) as archive:

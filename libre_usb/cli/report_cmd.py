@@ -7,6 +7,7 @@ import click
 
 from .. import report as agp_report
 from ..archive import Archive, default_path
+from ..output.atomic import check_distinct, check_output
 from ..output.period import Period
 from ..output.units import MG_DL, UNITS
 from ..report import data as report_data
@@ -44,6 +45,10 @@ def report(device: str | None, model: str | None, timeout: float, record_path: s
     that prints on A4.
     """
     period = Period.parse(since, until)
+    check_output(output)
+    check_output(record_path, "--record")
+    check_distinct([("--output", output), ("--record", record_path)],
+                   [("--dump", dump_path), ("--archive", archive_path)])
     if archive_path is not None:
         if dump_path is not None or device is not None:
             raise click.UsageError("give one source: a reader, --dump or --archive")
