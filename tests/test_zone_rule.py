@@ -37,9 +37,9 @@ def test_export_then_diff_round_trip_is_identical(tmp_path: Path, zone: str,
     made = _run("dump", "--device", "sim:libre", "--format", "libreview", "--no-redact",
                 "-o", str(upload), *extra, tz=zone)
     assert made.returncode == 0, made.stderr
-    assert f"time zone {zone} (from {'--tz' if with_tz else '$TZ'})" in made.stderr
     doc = json.loads(upload.read_text())
     assert doc["libreDump"]["timezone"] == zone
+    assert doc["libreDump"]["timezoneSource"] == ("--tz" if with_tz else "$TZ")
     report = tmp_path / "report.json"
     diffed = _run("diff", str(upload), "--device", "sim:libre", "-f", "json", "-o",
                   str(report), *extra, tz=zone)
