@@ -150,7 +150,7 @@ def test_a_line_of_no_known_layout_never_yields_a_dose_carbs_or_a_note(
         types = sorted(layouts.KNOWN_TYPES[(family, command)])
         fields[at] = data.draw(st.one_of(st.sampled_from(types).map(str), _field))
     record_type = fields[at] if len(fields) > at else None
-    fits = (record_type is not None and record_type.isdigit()
+    fits = (record_type is not None and record_type.isascii() and record_type.isdigit()
             and layouts.find(family, command, int(record_type), len(fields)) is not None
             and str(int(record_type)) == record_type)
     records = parse_fields(family, command, fields)
