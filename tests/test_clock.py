@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,11 +19,13 @@ from libre_usb.cli import clock_cmd, main
 from libre_usb.cli.clock_cmd import drift_text, parse_target
 from libre_usb.devices import MODELS, is_read_only
 from libre_usb.errors import EXIT_INPUT, InputError
+from libre_usb.protocol.binary.wire import READ_OPS, Op, date_time_data
 from libre_usb.protocol.frames import MessageType
 from libre_usb.protocol.text.replies import clock_setters
 from libre_usb.reader.session import Session
 from libre_usb.simulator import VirtualReader
 from libre_usb.simulator.content import DEFAULT_NOW
+from libre_usb.simulator.state import default_state_path
 from libre_usb.transport.interfaces.sim import SimTransport
 
 
@@ -175,11 +180,163 @@ def test_set_an_iso_time_with_an_offset_converts_to_the_zone(tmp_path: Path) -> 
     assert json.loads(state.read_text())["clock"] == "2026-03-29T16:05:00"
 
 
-def test_a_sim_without_state_says_it_forgets() -> None:
+def test_the_note_says_where_a_sim_keeps_its_clock(sim_state_is_private: Path) -> None:
+    kept = sim_state_is_private / "libre-dump" / "sim" / "libre-seed0.json"
     code, _, err = run("clock", "--set", "--yes", "--device", "sim:libre")
-    assert code == 0 and "state=FILE" in err
+    assert code == 0 and f"keeps this clock in {kept} " in err and kept.exists()
+    code, _, err = run("clock", "--set", "--yes", "--device", "sim:libre?state=none")
+    assert code == 0 and "forgets this clock" in err
     code, _, err = run("clock", "--set", "--yes", "--quiet", "--device", "sim:libre")
     assert code == 0 and err == ""
+
+
+# -- the virtual reader keeps its clock from one run to the next -------------------------------
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``libre-dump ARGS`` in a process of its own (the environment, XDG_STATE_HOME included,
+    is the test's: tests/conftest.py)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, "-m", "libre_usb", *args], capture_output=True,
+                          text=True, env=env, timeout=120, check=False)
+
+
+def test_set_now_on_a_plain_sim_then_another_process_shows_the_new_time(
+        sim_state_is_private: Path) -> None:
+    """Issue 14's acceptance, as a user types it: two separate processes, plain sim:libre."""
+    before = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, second=0, microsecond=0)
+    done = _cli("clock", "--set", "now", "--yes", "--device", "sim:libre", "--tz", "UTC")
+    assert done.returncode == 0, done.stderr
+    done = _cli("clock", "--device", "sim:libre", "--tz", "UTC", "--json")
+    assert done.returncode == 0, done.stderr
+    reader = dt.datetime.fromisoformat(json.loads(done.stdout)["reader"])
+    after = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    assert before <= reader <= after and abs(json.loads(done.stdout)["drift_s"]) < 120
+    # another seed is another reader: its clock was not set
+    done = _cli("clock", "--device", "sim:libre?seed=1", "--json")
+    assert json.loads(done.stdout)["reader"] == DEFAULT_NOW.isoformat()
+    assert sorted(p.name for p in (sim_state_is_private / "libre-dump" / "sim").iterdir()) == [
+        "libre-seed0.json"]
+
+
+def test_the_kept_clock_runs_on(tmp_path: Path) -> None:
+    """The file holds the time set and when (UTC) it was set; a later run adds the time
+    elapsed since, as the reader's own clock would have run."""
+    state = tmp_path / "clock.json"
+    set_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    state.write_text(json.dumps({"clock": "2026-02-03T04:05:00",
+                                 "set_at": (set_at - dt.timedelta(hours=2)).isoformat()}))
+    code, out, _ = run("clock", "--device", f"sim:neo?state={state}", "--json")
+    reader = dt.datetime.fromisoformat(json.loads(out)["reader"])
+    assert code == 0 and dt.timedelta(hours=2) <= reader - dt.datetime(2026, 2, 3, 4, 5) < (
+        dt.timedelta(hours=2, minutes=2))
+
+
+def test_reads_keep_nothing_and_dumps_stay_the_same(sim_state_is_private: Path) -> None:
+    """Until a setter runs, the virtual reader writes no state and shows its seeded clock:
+    dumps of one model and seed are the same bytes (the VM stage compares them)."""
+    first = run("dump", "-f", "ndjson", "--device", "sim:libre?days=2")
+    for args in (("info",), ("clock",), ("clock", "--protocol", "binary"),
+                 ("dump", "--protocol", "binary", "-f", "csv")):
+        code, _, err = run(*args, "--device", "sim:libre?days=2")
+        assert code == 0, err
+    assert not any(sim_state_is_private.rglob("*"))
+    assert run("dump", "-f", "ndjson", "--device", "sim:libre?days=2") == first
+
+
+def test_state_none_and_a_reset() -> None:
+    code, _, err = run("clock", "--set", "2026-01-02T03:04", "--yes", "--device",
+                       "sim:libre?state=none")
+    assert code == 0, err
+    code, out, _ = run("clock", "--device", "sim:libre", "--json")
+    assert json.loads(out)["reader"] == DEFAULT_NOW.isoformat()  # nothing was kept
+    code, _, err = run("clock", "--set", "2026-01-02T03:04", "--yes", "--device", "sim:libre")
+    assert code == 0, err
+    code, out, _ = run("clock", "--device", "sim:libre?state=none", "--json")
+    assert json.loads(out)["reader"] == DEFAULT_NOW.isoformat()  # none: not read either
+    code, out, _ = run("clock", "--device", "sim:libre", "--json")
+    assert json.loads(out)["reader"].startswith("2026-01-02T03:0")
+    default_state_path("libre", 0).unlink()  # the documented reset
+    code, out, _ = run("clock", "--device", "sim:libre", "--json")
+    assert json.loads(out)["reader"] == DEFAULT_NOW.isoformat()
+
+
+def test_a_broken_state_file_is_a_one_line_error(tmp_path: Path) -> None:
+    state = tmp_path / "clock.json"
+    state.write_text("{not json")
+    code, out, err = run("clock", "--device", f"sim:libre?state={state}")
+    assert code == EXIT_INPUT and out == "" and err.count("\n") == 1 and str(state) in err
+
+
+def test_default_state_path() -> None:
+    assert default_state_path("libre", 3, {"XDG_STATE_HOME": "/s", "HOME": "/home/u"}) == Path(
+        "/s/libre-dump/sim/libre-seed3.json")
+    for unset in ({}, {"XDG_STATE_HOME": ""}, {"XDG_STATE_HOME": "relative"}):
+        assert default_state_path("neo", 0, {**unset, "HOME": "/home/u"}) == Path(
+            "/home/u/.local/state/libre-dump/sim/neo-seed0.json")
+
+
+# -- the binary setter: SET_DATE_TIME ----------------------------------------------------------
+
+@pytest.mark.parametrize("model", ["libre", "libre_pro"])
+def test_binary_set_and_read_back_in_one_session(model: str) -> None:
+    reader = VirtualReader(model, 3)
+    session = Session(SimTransport(reader), model, protocol="binary")
+    assert session.read_clock() == DEFAULT_NOW
+    session.set_clock(dt.datetime(2027, 2, 3, 4, 5, 6))
+    assert session.read_clock() == dt.datetime(2027, 2, 3, 4, 5)  # to the minute
+    ops = [op for op, _ in reader.binary_commands]
+    assert ops == [Op.GET_DATE_TIME, Op.SET_DATE_TIME, Op.GET_DATE_TIME]
+    (data,) = [d for op, d in reader.binary_commands if op == Op.SET_DATE_TIME]
+    assert data == date_time_data(2027, 2, 3, 4, 5, 0)
+    # no text setter went out, and nothing but reads beside the one SET_DATE_TIME
+    assert all(is_read_only(c) for c in reader.commands)
+    assert set(ops) - {Op.SET_DATE_TIME} <= READ_OPS
+    # the text protocol reads the same clock ($rdt?)
+    assert Session(SimTransport(reader), model, protocol="text").read_clock() == (
+        dt.datetime(2027, 2, 3, 4, 5))
+
+
+def test_binary_clock_command_sets_and_a_later_run_reads_back(monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    readers: list[VirtualReader] = []
+    original = VirtualReader.__init__
+
+    def spy(self: VirtualReader, *a: object, **k: object) -> None:
+        original(self, *a, **k)  # type: ignore[arg-type]
+        readers.append(self)
+
+    monkeypatch.setattr(VirtualReader, "__init__", spy)
+    transcript = tmp_path / "clock.jsonl"
+    code, out, err = run("clock", "--protocol", "binary", "--set", "2026-01-02T03:04:59",
+                         "--yes", "--device", "sim:libre", "--json", "--record", str(transcript))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["set_to"] == data["reader_after"] == "2026-01-02T03:04:00"
+    (reader,) = readers
+    assert [op for op, _ in reader.binary_commands].count(Op.SET_DATE_TIME) == 1
+    assert not any(c.startswith(("$date,", "$time,")) for c in reader.commands)
+    # the transcript holds the binary setter (a 0x0a report carrying op 0x42)
+    sent = [bytes.fromhex(json.loads(line)["data"]) for line in
+            transcript.read_text().splitlines() if json.loads(line)["dir"] == "out"]
+    assert any(r[0] == MessageType.BINARY_REQUEST and bytes([Op.SET_DATE_TIME]) in r[2:2 + r[1]]
+               for r in sent)
+    # a later run reads the new clock back, with either protocol
+    for protocol in ("binary", "text"):
+        code, out, err = run("clock", "--protocol", protocol, "--device", "sim:libre", "--json")
+        assert code == 0, err
+        assert json.loads(out)["reader"].startswith("2026-01-02T03:0"), protocol
+    # reading the clock with the binary protocol sends GET_DATE_TIME and nothing that writes
+    assert all(op != Op.SET_DATE_TIME for r in readers[1:] for op, _ in r.binary_commands)
+    assert [op for op, _ in readers[1].binary_commands] == [Op.GET_DATE_TIME]
+
+
+def test_text_setter_then_binary_read_back_in_another_process() -> None:
+    done = _cli("clock", "--set", "2026-04-05T06:07", "--yes", "--device", "sim:libre_pro",
+                "--protocol", "text")
+    assert done.returncode == 0, done.stderr
+    done = _cli("clock", "--device", "sim:libre_pro", "--protocol", "binary", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["reader"].startswith("2026-04-05T06:0")
 
 
 def test_set_is_recorded_in_the_transcript(tmp_path: Path) -> None:

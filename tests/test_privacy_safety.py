@@ -216,9 +216,11 @@ def test_no_source_file_builds_an_erase_command() -> None:
 
 
 def test_nothing_allows_a_write_but_the_explicit_clock_command() -> None:
-    """``Session.command(..., allow_write=True)`` is the one door to a write: it is opened
-    only inside ``Session.set_clock``, which only the ``clock`` command module calls."""
-    call = re.compile(r"allow_write\s*=\s*True")
+    """``Session.command(..., allow_write=True)`` (text) and a binary link's
+    ``allow_clock = True`` (SET_DATE_TIME) are the only doors to a write: each is opened only
+    inside a ``set_clock``; ``set_clock`` is called only by the ``clock`` command module and
+    by ``Session.set_clock`` handing over to the binary one."""
+    call = re.compile(r"allow_(write|clock)\s*=\s*True")
     openers, setters = [], []
     for path in _sources():
         function = ""
@@ -229,9 +231,13 @@ def test_nothing_allows_a_write_but_the_explicit_clock_command() -> None:
             if call.search(line) and "``" not in line:  # code, not a docstring mention
                 openers.append((where, function))
             if ".set_clock(" in line:
-                setters.append(where)
+                setters.append((where, function))
     assert openers and all(function == "set_clock" for _, function in openers), openers
-    assert setters and all("clock_cmd" in where for where in setters), setters
+    assert {w.split(":")[0] for w, _ in openers} == {"libre_usb/reader/session.py",
+                                                    "libre_usb/reader/binary.py"}, openers
+    assert setters and all("clock_cmd" in where or (
+        where.startswith("libre_usb/reader/session.py") and function == "set_clock")
+        for where, function in setters), setters
 
 
 def test_every_command_a_model_sends_is_read_only() -> None:

@@ -1,7 +1,8 @@
 """``clock``: show the reader's clock, the host's and the drift; ``clock --set`` sets it.
 
 Setting the clock is the only write libre-dump ever sends to a reader: two text setters,
-``$date,M,D,YY`` then ``$time,H,M`` (docs/protocol.md 3.1), after a confirmation.
+``$date,M,D,YY`` then ``$time,H,M`` (docs/protocol.md 3.1), or with ``--protocol binary`` the
+binary SET_DATE_TIME (docs/binary-protocol.md), after a confirmation.
 """
 
 from __future__ import annotations
@@ -94,11 +95,9 @@ def clock(device: str | None, model: str | None, timeout: float, record_path: st
         if device and device.partition(":")[0].lower() in RECORDINGS:
             raise InputError(f"{device} is a recording, not a reader: its clock cannot be set")
         target = parse_target(set_to, zone)
-    # the clock is read and set with text commands whatever --protocol says (the binary
-    # SET_DATE_TIME is never sent): the option is accepted like on every reader command
-    del protocol
     check_output(record_path, "--record")
-    with open_session(device, model, timeout, record_path) as session:
+    kept_in: str | None = None
+    with open_session(device, model, timeout, record_path, protocol=protocol) as session:
         reader = session.read_clock()
         host = dt.datetime.now(zone).replace(tzinfo=None, microsecond=0)
         result: dict[str, object] = {
@@ -128,6 +127,7 @@ def clock(device: str | None, model: str | None, timeout: float, record_path: st
                                      "--yes sets it without asking)")
             when = target or dt.datetime.now(zone).replace(tzinfo=None)
             session.set_clock(when)
+            kept_in = sim_state(session.transport)
             after = session.read_clock()
             host = dt.datetime.now(zone).replace(tzinfo=None, microsecond=0)
             result.update({
@@ -142,10 +142,19 @@ def clock(device: str | None, model: str | None, timeout: float, record_path: st
                       else "unknown")
     if as_json:
         click.echo(jsonsafe.dumps(result, indent=1))
-    if set_to is not None and not quiet and device and device.startswith("sim:") and (
-            "state=" not in device):
-        click.echo("note: the virtual reader forgets its clock when the command ends; "
-                   "sim:<model>?state=FILE keeps it for the next run", err=True)
+    if set_to is not None and not quiet and device and device.startswith("sim:"):
+        click.echo(f"note: the virtual reader keeps this clock in {kept_in} for the next runs "
+                   "(delete the file to reset it)" if kept_in else
+                   "note: the virtual reader forgets this clock when the command ends "
+                   "(state=none)", err=True)
+
+
+def sim_state(transport: object) -> str | None:
+    """The file a ``sim:`` device keeps its clock in (README "The virtual reader"), through
+    a --record wrapper; None for other devices and ``state=none``."""
+    inner = getattr(transport, "inner", transport)
+    path = getattr(inner, "state_path", None)
+    return path if isinstance(path, str) else None
 
 
 commands = [clock]

@@ -4,7 +4,8 @@
 session's transport, in the order Abbott's software uses (Tidepool): SET_COMPRESSION (where
 the model turns it on), GET_DB_SCHEMA, GET_CFG_SCHEMA, GET_DATE_TIME, GET_CFG_DATA for the
 model's config tables, GET_DATABASE for its database tables. Only those reads are sent; the
-link refuses anything else (SET_DATE_TIME is never sent here).
+link refuses anything else. The one exception is :meth:`BinaryReader.set_clock`
+(SET_DATE_TIME), which only ``Session.set_clock`` calls, for ``libre-dump clock --set``.
 
 Time lives here, not in the protocol: reads poll in short steps (:data:`POLL_MS`); a step with
 nothing in the middle of a reply makes the link acknowledge (which also asks again for a lost
@@ -13,13 +14,14 @@ frame); ``timeout_ms`` of silence ends the read with :class:`DeviceTimeout`.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 from ..devices import DeviceModel
-from ..errors import DeviceTimeout
+from ..errors import DeviceTimeout, ProtocolError
 from ..protocol.binary.aap import AapFrame
 from ..protocol.binary.decode import BinaryRead, Decoded, decode_session
 from ..protocol.binary.link import (
@@ -31,7 +33,7 @@ from ..protocol.binary.link import (
     OutOfSequence,
     Reply,
 )
-from ..protocol.binary.wire import Op
+from ..protocol.binary.wire import Op, date_time_data
 from ..transport.interface import Transport
 
 
@@ -111,6 +113,27 @@ class BinaryReader:
                 transport.write(ack)
             if done is not None:
                 return done
+
+    def read_clock(self) -> dt.datetime | None:
+        """GET_DATE_TIME: the reader's clock (naive wall time), None when it says invalid."""
+        read = BinaryRead()
+        read.add_reply(Op.GET_DATE_TIME, self.exchange(Op.GET_DATE_TIME))
+        if read.date_time is None:
+            raise ProtocolError("the reader's GET_DATE_TIME reply is not 8 bytes long")
+        second, minute, hour, day, month, year, valid = read.date_time
+        try:
+            return dt.datetime(year, month, day, hour, minute, second) if valid else None
+        except ValueError:
+            return None  # a date that does not exist: the clock is not set
+
+    def set_clock(self, when: dt.datetime) -> None:
+        """SET_DATE_TIME to ``when``: the only write, opened for this one command."""
+        self.link.allow_clock = True
+        try:
+            self.exchange(Op.SET_DATE_TIME, date_time_data(
+                when.year, when.month, when.day, when.hour, when.minute, when.second))
+        finally:
+            self.link.allow_clock = False
 
     def read(self, db_record_number: int | None, *, records: bool = True) -> Decoded:
         """Schemas, clock, config and (unless ``records`` is False) database tables,

@@ -7,7 +7,9 @@ draining, with the retry logged. A reader that says nothing at all is not retrie
 fails with :class:`DeviceTimeout` after one timeout.
 
 Only read-only commands are sent (:func:`libre_usb.devices.is_read_only`); the clock
-setters need ``allow_write=True`` and erase commands are refused always.
+setters need ``allow_write=True`` and erase commands are refused always. With the binary
+protocol, the clock is read with GET_DATE_TIME and set with SET_DATE_TIME, and only
+:meth:`Session.set_clock` sends that.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..devices import DeviceModel, is_read_only, model_by_name, model_for_product_id
 from ..errors import (
@@ -49,6 +52,9 @@ from ..protocol.text.replies import (
 )
 from ..protocol.text.reply import TextReply, parse_multirecord
 from ..transport.interface import Transport
+
+if TYPE_CHECKING:
+    from .binary import BinaryReader
 
 log = logging.getLogger("libre_usb.reader.session")
 
@@ -113,6 +119,8 @@ class Session:
         #: record lines kept raw because they fit no known layout (docs/records.md)
         self.line_stats = LineStats()
         self._open = False
+        #: the binary exchanges of the clock command (one link for the whole session)
+        self._clock_link: BinaryReader | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -339,10 +347,20 @@ class Session:
                           serial_from_init=self.serial_from_init,
                           version_from_init=self.version_from_init)
 
+    def _binary_clock(self) -> BinaryReader:
+        from .binary import BinaryReader
+
+        if self._clock_link is None:
+            self._clock_link = BinaryReader(self)
+        return self._clock_link
+
     def read_clock(self) -> dt.datetime | None:
         """The reader's clock now (naive wall time), or None when the reader says it is
-        invalid: ``$rdt?`` on the Libre family (it has seconds), else ``$date?``/``$time?``."""
+        invalid: ``$rdt?`` on the Libre family (it has seconds), else ``$date?``/``$time?``;
+        GET_DATE_TIME with the binary protocol."""
         self.open()
+        if self.protocol == "binary":
+            return self._binary_clock().read_clock()
         if self.model.has_rdt:
             text = self._optional("$rdt?")
             rdt = parse_rdt(text) if text is not None else None
@@ -355,12 +373,16 @@ class Session:
 
     def set_clock(self, when: dt.datetime) -> None:
         """Set the reader's wall clock to ``when`` (naive; seconds cannot be set). The only
-        write libre-dump ever sends, and only for ``libre-dump clock --set``."""
+        write libre-dump ever sends, and only for ``libre-dump clock --set``: the text setters,
+        or SET_DATE_TIME with the binary protocol (to the minute too, like the text ones)."""
         self.open()
         try:
             commands = clock_setters(when)
         except ValueError as exc:
             raise InputError(str(exc)) from None
+        if self.protocol == "binary":
+            self._binary_clock().set_clock(when.replace(second=0, microsecond=0))
+            return
         for command in commands:
             self.command(command, allow_write=True)
 

@@ -23,9 +23,11 @@ Options (also as ``sim:`` URI query parameters):
                   with ERROR CODE once)
 ``state``         a JSON file that keeps the reader's clock between runs: a clock set with
                   ``libre-dump clock --set`` is saved there and read back by the next run
+                  (simulator/state.py)
 
-Without ``state`` the reader keeps what is set (its clock) for the life of the object, that
-is for one command.
+Without ``state`` the object keeps what is set (its clock) for its own life. A ``sim:``
+device URI without ``state`` uses the per-user file of its model and seed
+(:func:`~.state.default_state_path`); ``state=none`` keeps nothing.
 """
 
 from __future__ import annotations
@@ -33,14 +35,11 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import jsonsafe
 from ..devices import DeviceModel, model_by_name
-from ..errors import InputError
 from ..model import Record
 from ..protocol.binary.link import DeviceLink
 from ..protocol.binary.wire import Op
@@ -57,6 +56,7 @@ from .lines import (
     libre3_history_line,
     neo_result_line,
 )
+from .state import load_clock, save_clock
 
 
 @dataclasses.dataclass
@@ -241,8 +241,11 @@ class VirtualReader:
                 continue
             self.binary_commands.append((command.op, command.data))
             error = self._binary_error(command.op)
+            clock = self.content.clock
             out += link.send(error if error is not None
                              else database.answer(command.op, command.data))
+            if self.content.clock is not clock:  # SET_DATE_TIME set it: keep it
+                self._save_state()
         for item in out:
             self._emit(*parse_report(item))
 
@@ -295,20 +298,14 @@ class VirtualReader:
         return True
 
     def _load_state(self) -> None:
-        if not self.options.state:
-            return
-        try:
-            saved = json.loads(Path(self.options.state).read_text(encoding="utf-8"))
-            self.content.clock = dt.datetime.fromisoformat(saved["clock"])
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"sim state file {self.options.state}: {exc}") from None
+        if self.options.state:
+            clock = load_clock(Path(self.options.state))
+            if clock is not None:
+                self.content.clock = clock
 
     def _save_state(self) -> None:
         if self.options.state:
-            Path(self.options.state).write_text(
-                jsonsafe.dumps({"clock": self.content.clock.isoformat()}) + "\n", encoding="utf-8")
+            save_clock(Path(self.options.state), self.content.clock)
 
     def reply(self, command: str) -> bytes | None:
         """The message (before ``CKSM:``) this reader answers ``command`` with, or None for a

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ...devices import model_by_name
 from ...errors import InputError
 from ...simulator import SimDevice, VirtualReader, with_faults
+from ...simulator.state import NO_STATE, default_state_path
 from ..interface import DeviceURI, Transport, check_report
 
 __all__ = ["OPTIONS", "SimTransport", "open_uri"]
@@ -36,7 +37,9 @@ OPTIONS: dict[str, tuple[type, str]] = {
     "silent_after": (int, "stop answering after N text commands"),
     "faults": (tuple, "comma-separated faults to inject, e.g. unplug@$history? "
                       "(docs/reliability.md)"),
-    "state": (str, "a JSON file that keeps the reader's clock from one run to the next"),
+    "state": (str, "the JSON file that keeps a clock set with 'clock --set' for the next run "
+                   "(default: $XDG_STATE_HOME/libre-dump/sim/MODEL-seedN.json; none: keep "
+                   "nothing)"),
     "record_base": (int, "an integer added to every record id (ids past 65535 make the "
                          "binary protocol's 16-bit record numbers wrap)"),
 }
@@ -52,6 +55,11 @@ class SimTransport(Transport):
         self.device: SimDevice = with_faults(reader)
         self.uri = f"sim:{reader.model.name}"
         self.product_id = reader.model.product_ids[0]
+
+    @property
+    def state_path(self) -> str | None:
+        """The file that keeps the reader's clock from one run to the next, if any."""
+        return self.reader.options.state or None
 
     @classmethod
     def from_uri(cls, uri: DeviceURI) -> SimTransport:
@@ -84,6 +92,14 @@ class SimTransport(Transport):
                 seed = int(value)
             else:
                 options[key] = parsed
+        # the clock set by an earlier run (simulator/state.py): the per-user file of this
+        # model and seed unless the URI names another, or none
+        state = str(options.get("state", "")).strip()
+        if "state" not in options:
+            state = str(default_state_path(model_by_name(uri.target).name, seed))
+        elif state.lower() == NO_STATE:
+            state = ""
+        options["state"] = state
         return cls(VirtualReader(uri.target, seed, **options))
 
     def write(self, report: bytes) -> None:
