@@ -177,7 +177,9 @@ def test_binary_times_and_values_of_one_history_record() -> None:
 
 @pytest.mark.parametrize(("fault", "seen"), [
     ("atp_drop", "OutOfSequence"), ("atp_corrupt", "CrcMismatch"),
-    ("atp_duplicate", "Duplicate"), ("ack_lost", None), ("atp_drop:0@34", "OutOfSequence")])
+    ("atp_duplicate", "Duplicate"), ("ack_lost", None), ("atp_drop:0@34", "OutOfSequence"),
+    ("host_frame_lost", "HostFrameResent"), ("host_frame_lost:3@34", "HostFrameResent"),
+    ("host_frame_lost@60", "HostFrameResent")])
 def test_link_faults_are_injected_and_recovered(fault: str, seen: str | None) -> None:
     from libre_usb.transport.interface import open_transport
 

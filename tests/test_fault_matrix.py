@@ -50,6 +50,7 @@ OUTCOMES: dict[str, str | int] = {
     "atp_corrupt": DATA,
     "atp_duplicate": DATA,
     "ack_lost": DATA,
+    "host_frame_lost": DATA,
     "binary_error": EXIT_PROTOCOL,
 }
 #: the spelling used in the matrix (faults that need an argument get one)

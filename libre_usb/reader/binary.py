@@ -90,7 +90,12 @@ class BinaryReader:
                     self.link.abort()
                     raise DeviceTimeout(f"the reader did not answer the binary command {name} "
                                         f"within {timeout_ms / 1000:g} s")
+                resent = self.link.resent
                 self.link.idle()
+                if self.link.resent > resent:
+                    self._note("HostFrameResent")
+                    log.info("%s: the reader did not confirm our last frames; sent again",
+                             name)
                 for ack in self.link.acks():
                     transport.write(ack)
                 continue

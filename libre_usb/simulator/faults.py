@@ -135,6 +135,10 @@ FAULT_KINDS: dict[str, FaultKind] = {kind.name: kind for kind in (
     FaultKind("ack_lost", "the host's ACKs during the binary reply are lost", "records",
               "N, how many (default 2: the reader's window of 16 frames fills)",
               binary_only=True),
+    FaultKind("host_frame_lost", "the host's frame after the binary command (its FLUSH) "
+              "never reaches the reader, as a USB gadget loses a SET_REPORT that arrives "
+              "before the one before it was read", "records",
+              "N, how many of the host's frames from there on (default 1)", binary_only=True),
     FaultKind("binary_error", "the reader answers the binary command with ERROR", "records",
               "CODE, the error code (default 3, command failed)", link=True,
               binary_only=True),
@@ -301,6 +305,7 @@ class FaultInjector:
         self._commands_seen = len(reader.commands)
         self._binary_seen = 0
         self._binary_op: int | None = None
+        self._frames_to_lose = 0  # host_frame_lost: host frames still to lose
         self._gone = False
         self._mute = False
         # pacing moves out here, so the faults see whole replies and the host still gets
@@ -320,6 +325,8 @@ class FaultInjector:
             raise Disconnected("sim: the reader went away (simulated unplug)")
         if report[0] == MessageType.BINARY_ACK_HOST and self._lose_ack():
             return
+        if report[0] == MessageType.BINARY_REQUEST and self._lose_host_frame():
+            return
         self.reader.write(report)
         batch: list[_Item] = list(self._pull())
         if len(self.reader.commands) > self._commands_seen:
@@ -329,6 +336,7 @@ class FaultInjector:
         if len(binary) > self._binary_seen:
             self._binary_seen = len(binary)
             self._binary_op = binary[-1][0]
+            self._arm_host_frame_lost(self._binary_op)
         if self._binary_op is not None:
             batch = self._binary_reply(batch)
         if self._mute:
@@ -417,13 +425,29 @@ class FaultInjector:
                 return True
         return False
 
+    def _lose_host_frame(self) -> bool:
+        """``host_frame_lost``: the host's frames right after the target command (its FLUSH,
+        then whatever it sends again) never arrive, N of them."""
+        if self._frames_to_lose:
+            self._frames_to_lose -= 1
+            return True
+        return False
+
+    def _arm_host_frame_lost(self, op: int) -> None:
+        for fault in self.faults:
+            if (fault.name == "host_frame_lost" and fault.target == f"binary:{op:02x}"
+                    and not fault.replies_seen):
+                fault.replies_seen += 1
+                self._frames_to_lose = 1 if fault.number is None else fault.number
+                self.injected.append(f"host_frame_lost on {fault.target}")
+
     def _binary_reply(self, batch: list[_Item]) -> list[_Item]:
         frames = [i for i, r in enumerate(batch)
                   if isinstance(r, bytes) and r[0] == MessageType.BINARY_RESPONSE]
         if not frames:
             return batch
         for fault in self._binary_faults():
-            if fault.name == "ack_lost":
+            if fault.name in ("ack_lost", "host_frame_lost"):
                 continue
             fault.replies_seen += 1
             default = 0 if fault.name == "atp_duplicate" else len(frames) // 2

@@ -12,7 +12,10 @@ Three users, one building block (:class:`AtpReceiver`, one direction of the link
 Retransmission (ours; the specification's rules are not public, Tidepool's are followed where
 known): the host acknowledges with ``seq_rx`` = the next frame it expects. A frame with a bad
 CRC or one that arrives ahead of sequence makes the host send one ACK naming the frame it
-misses; frames behind sequence (duplicates) are dropped silently. The virtual reader
+misses; frames behind sequence (duplicates) are dropped silently. When the reader has been
+quiet for a moment and has not confirmed the host's last frames (its ACKs and the ``seq_rx``
+of its frames say which it expects), the host sends those frames again; the reader drops a
+repeated frame and acknowledges it again. The virtual reader
 retransmits everything from ``seq_rx`` on when it receives the same ``seq_rx`` twice in a row
 while frames are unacknowledged (a duplicate ACK), and keeps at most :data:`WINDOW` frames
 unacknowledged. The host sends a progress ACK every :data:`ACK_EVERY` frames, one whenever the
@@ -251,8 +254,13 @@ class HostLink:
         self._since_ack = 0
         self._asked: int | None = None  # seq_rx of an outstanding retransmission request
         self._pending: list[bytes] = []
+        #: our frames the reader has not confirmed yet, as (seq, data): its ACKs and the
+        #: ``seq_rx`` of its frames confirm them
+        self._unconfirmed: list[tuple[int, bytes]] = []
         #: every ACK report sent, counted (for the benchmark)
         self.acks_sent = 0
+        #: our frames sent again because the reader did not confirm them
+        self.resent = 0
 
     @property
     def busy(self) -> bool:
@@ -261,8 +269,15 @@ class HostLink:
     def _frame(self, data: bytes) -> bytes:
         report = build_report(MessageType.BINARY_REQUEST, build_atp(self.rx.expected,
                                                                      self.seq_tx, data))
+        self._unconfirmed.append((self.seq_tx, data))
         self.seq_tx = (self.seq_tx + 1) & 0xFF
         return report
+
+    def _confirmed(self, seq_rx: int) -> None:
+        """The reader expects our frame ``seq_rx`` next: every frame before it arrived."""
+        if self._unconfirmed:
+            self._unconfirmed = [(seq, data) for seq, data in self._unconfirmed
+                                 if not _behind(seq, seq_rx)]
 
     def command(self, op: int, data: bytes = b"") -> list[bytes]:
         """The reports of one command: its frame, then FLUSH (the reader sends only full
@@ -283,6 +298,7 @@ class HostLink:
         """Forget the command in progress (after a timeout)."""
         self._op = None
         self._frames = []
+        self._unconfirmed = []
 
     def _ack(self, seq_rx: int) -> None:
         self._pending.append(build_report(MessageType.BINARY_ACK_HOST,
@@ -297,10 +313,20 @@ class HostLink:
         return out
 
     def idle(self) -> None:
-        """The reader said nothing for a moment in the middle of a reply: acknowledge what
-        arrived, which also asks again for a frame that was lost."""
-        if self._op is not None:
-            self._ack(self.rx.expected)
+        """The reader said nothing for a moment in the middle of a reply. If it has not
+        confirmed our last frames (the command or its FLUSH was lost on the way: a USB
+        gadget's kernel driver keeps one SET_REPORT and loses the one before when two
+        arrive too fast), send them again; otherwise acknowledge what arrived, which also
+        asks again for a frame of the reader's that was lost."""
+        if self._op is None:
+            return
+        if self._unconfirmed:
+            for seq, data in self._unconfirmed:
+                self._pending.append(build_report(
+                    MessageType.BINARY_REQUEST, build_atp(self.rx.expected, seq, data)))
+            self.resent += len(self._unconfirmed)
+            return
+        self._ack(self.rx.expected)
 
     def receive(self, report: bytes) -> list[Event]:
         msg_type, payload = parse_report(report)
@@ -311,11 +337,15 @@ class HostLink:
             if ack.seq_rx != self.seq_tx and not _behind(ack.seq_rx, self.seq_tx):
                 raise ProtocolError(f"the reader acknowledged frame {ack.seq_rx}, but we sent "
                                     f"up to {(self.seq_tx - 1) & 0xFF}")
+            self._confirmed(ack.seq_rx)
             return [ack]
         if msg_type != MessageType.BINARY_RESPONSE:
             return [Skipped(msg_type, payload)]
         event = self.rx.feed(payload)
         events: list[Event] = [event]
+        if isinstance(event, (FrameReceived, Duplicate)):
+            # a frame whose CRC held: its header's seq_rx is the frame of ours it expects
+            self._confirmed(payload[0])
         if isinstance(event, (CrcMismatch, OutOfSequence)):
             if self._asked != self.rx.expected:
                 self._asked = self.rx.expected
@@ -395,6 +425,9 @@ class DeviceLink:
         event = self.rx.feed(payload)
         if isinstance(event, FrameReceived):
             commands.extend(CommandReceived(f.op, f.data) for f in event.frames)
+        if isinstance(event, (FrameReceived, Duplicate, OutOfSequence)):
+            # a repeated frame is acknowledged again (the host did not see our ACK), one
+            # ahead of sequence names the frame we still wait for
             out.append(build_report(MessageType.BINARY_ACK_DEVICE,
                                     build_ack(self.rx.expected, self.seq_tx)))
         return commands, out
