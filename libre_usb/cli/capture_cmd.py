@@ -97,9 +97,10 @@ def _summary(conv: Conversation, session: PassiveSession) -> list[str]:
         parts.append(f"{retrans} retransmitted")
     parts.append(f"{conv.keepalives} keepalives")
     frames = sum(conv.binary_frames.values())
-    parts.append(f"{frames} binary frames" + (
-        " (" + ", ".join(f"0x{k:02x}: {v}" for k, v in sorted(conv.binary_frames.items()))
-        + "; shown as frames, not decoded)" if frames else ""))
+    parts.append(f"{frames} binary reports" + (
+        f" ({len(conv.binary_replies)} complete replies of the binary database protocol"
+        + "".join(f", {n} {what}" for what, n in sorted(conv.binary_link.items()))
+        + ")" if frames else ""))
     if conv.stray:
         parts.append(f"{conv.stray} stray reports")
     if conv.malformed:

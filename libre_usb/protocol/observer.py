@@ -34,6 +34,18 @@ from typing import Any
 import construct as cs
 
 from ..errors import ChecksumError, LibreDumpError, MacError, ProtocolError
+from .binary.aap import AapFrame
+from .binary.link import (
+    AckReceived,
+    CommandReceived,
+    CrcMismatch,
+    Duplicate,
+    ErrorReplyEvent,
+    Monitor,
+    OutOfSequence,
+    Reply,
+)
+from .binary.wire import Op
 from .crypto.link import (
     ALWAYS_CLEAR,
     CHALLENGE,
@@ -144,6 +156,10 @@ class Conversation:
     handshake: Handshake
     keepalives: int
     binary_frames: dict[int, int]
+    #: the complete replies of the binary database protocol, (op, AAP frames), in order
+    binary_replies: list[tuple[int, tuple[AapFrame, ...]]]
+    #: binary link trouble seen: CRC errors, lost frames, retransmitted frames
+    binary_link: dict[str, int]
     undecrypted: int
     malformed: int
     stray: int
@@ -187,6 +203,9 @@ class Observer:
         self.ready = False
         self.keepalives = 0
         self.binary_frames: collections.Counter[int] = collections.Counter()
+        self.binary_replies: list[tuple[int, tuple[AapFrame, ...]]] = []
+        self.binary_link: collections.Counter[str] = collections.Counter()
+        self._monitor = Monitor()
         self.undecrypted = 0
         self.malformed = 0
         self.stray = 0
@@ -307,10 +326,7 @@ class Observer:
             self._text_command(raw, msg_type, payload, t)
         elif msg_type in _BINARY_TYPES:
             self.binary_frames[msg_type] += 1
-            exchange = self._exchange(t, "binary", _BINARY_TYPES[msg_type], msg_type, raw)
-            self._binary = exchange
-            self._step(t, ">", "binary", f"{msg_type:02x} {_BINARY_TYPES[msg_type]}, "
-                       f"{len(payload)} bytes: {payload[:16].hex(' ')}", exchange)
+            self._binary_report("out", raw, clear, t)
         else:
             exchange = self._exchange(t, "other", f"0x{msg_type:02x}", msg_type, raw)
             self._step(t, ">", "stray", f"{msg_type:02x} report of unknown meaning, "
@@ -442,9 +458,7 @@ class Observer:
             return
         if msg_type in _BINARY_TYPES:
             self.binary_frames[msg_type] += 1
-            self._file_in(raw, t, self._binary)
-            self._step(t, "<", "binary", f"{msg_type:02x} {_BINARY_TYPES[msg_type]}, "
-                       f"{len(payload)} bytes: {payload[:16].hex(' ')}", self._binary)
+            self._binary_report("in", raw, clear, t)
             return
         self.stray += 1
         self._file_in(raw, t)
@@ -535,6 +549,60 @@ class Observer:
         hs.problem = None
         return "MAC ok, session keys derived from the serial and both nonces"
 
+    def _binary_report(self, direction: str, raw: bytes, clear: bytes, t: float) -> None:
+        """A report of the binary database protocol, through the binary link's passive
+        :class:`~libre_usb.protocol.binary.link.Monitor`: commands start exchanges, complete
+        replies are kept for decoding, link trouble (CRC errors, lost or resent frames) is
+        shown and counted."""
+        arrow = ">" if direction == "out" else "<"
+        try:
+            seen = self._monitor.feed(direction, clear)
+        except LibreDumpError as exc:
+            self.malformed += 1
+            self._file_in_or_out(direction, raw, t)
+            self._step(t, arrow, "malformed", f"binary report: {exc}", self._binary)
+            return
+        filed = False
+        for item in seen:
+            event = item.event
+            if isinstance(event, CommandReceived):
+                if event.op == Op.FLUSH:
+                    continue
+                exchange = self._exchange(t, "binary", _op_name(event.op), event.op, raw)
+                filed = True
+                self._binary = exchange
+                self._step(t, arrow, "binary", f"binary command {_op_name(event.op)}"
+                           + (f" {event.data.hex(' ')}" if event.data else ""), exchange)
+            elif isinstance(event, Reply):
+                self.binary_replies.append((event.op, event.frames))
+                if self._binary is not None:
+                    self._binary.status = "ok"
+                self._step(t, arrow, "reply", f"binary reply to {_op_name(event.op)}: "
+                           f"{len(event.frames)} frames", self._binary)
+            elif isinstance(event, ErrorReplyEvent):
+                if self._binary is not None:
+                    self._binary.status, self._binary.detail = "fail", event.text
+                self._step(t, arrow, "reply", f"binary ERROR to {_op_name(event.op)}: "
+                           f"{event.text}", self._binary)
+            elif isinstance(event, CrcMismatch | OutOfSequence | Duplicate):
+                what = {CrcMismatch: "CRC error", OutOfSequence: "lost frame",
+                        Duplicate: "retransmitted frame"}[type(event)]
+                self.binary_link[what] += 1
+                self._step(t, arrow, "binary", f"binary {what}: frame {event.seq}"
+                           + (f", expected {event.expected_seq}"
+                              if not isinstance(event, Duplicate) else ""), self._binary)
+            elif isinstance(event, AckReceived):
+                self.binary_link["acks"] += 1  # counted, not listed: one every few frames
+        if not filed:
+            self._file_in_or_out(direction, raw, t)
+
+    def _file_in_or_out(self, direction: str, raw: bytes, t: float) -> None:
+        target = self._binary or self._last
+        if target is None:
+            self.initial.append((direction, raw, t))
+        else:
+            target.reports.append((direction, raw, t))
+
     def _text_reply(self, raw: bytes, payload: bytes, t: float) -> None:
         exchange = self._text
         if exchange is None or exchange._assembler is None:
@@ -590,10 +658,19 @@ class Observer:
             handshake=self.handshake,
             keepalives=self.keepalives,
             binary_frames=dict(self.binary_frames),
+            binary_replies=self.binary_replies,
+            binary_link=dict(self.binary_link),
             undecrypted=self.undecrypted,
             malformed=self.malformed,
             stray=self.stray,
         )
+
+
+def _op_name(op: int) -> str:
+    try:
+        return Op(op).name
+    except ValueError:
+        return f"op 0x{op:02x}"
 
 
 def _looks_clear(raw: bytes) -> bool:

@@ -16,6 +16,7 @@ decoded with a guessed model.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
@@ -24,6 +25,8 @@ from ..devices import DeviceModel, is_read_only, model_by_name, model_for_produc
 from ..errors import ChecksumError, InputError, MissingExtra, ProtocolError
 from ..keys import load_master_keys
 from ..model import DeviceInfo, Dump, Record
+from ..protocol.binary.decode import BinaryRead, Decoded, decode_session
+from ..protocol.binary.wire import Op
 from ..protocol.crypto.link import MasterKeys
 from ..protocol.observer import Conversation, Exchange, Observer
 from ..protocol.text.records import LineStats, parse_lines
@@ -83,6 +86,9 @@ class PassiveSession:
         #: what the session retried: nothing, it sends nothing (the captured client's own
         #: resent commands are in the conversation, marked ``retransmission``)
         self.retried: list[str] = []
+        #: binary link trouble the session recovered from: none, it sends nothing (the
+        #: captured link's CRC errors and resent frames are in ``conversation.binary_link``)
+        self.recovered: dict[str, int] = {}
 
     def __enter__(self) -> PassiveSession:
         return self
@@ -169,8 +175,38 @@ class PassiveSession:
             out.extend(meter_events(events))
         return out
 
+    def _binary(self, info: DeviceInfo) -> Decoded | None:
+        """The binary database replies the captured client got, decoded as the session
+        decodes its own (None when the client did not read the database that way)."""
+        replies = self.conversation.binary_replies
+        if not replies:
+            return None
+        read = BinaryRead(db_record_number=info.record_count or 0)
+        for op, frames in replies:
+            read.add_reply(op, frames)
+        decoded = decode_session(read)
+        decoded.settings["protocol"] = "binary"
+        decoded.settings["compression"] = any(op == Op.SET_COMPRESSION for op, _ in replies)
+        return decoded
+
+    def read_device(self) -> DeviceInfo:
+        """:meth:`read_info`, plus the binary config tables when the client read them."""
+        info = self.read_info()
+        decoded = self._binary(info)
+        if decoded is None:
+            return info
+        return dataclasses.replace(info, settings={**info.settings, **decoded.settings})
+
     def dump(self) -> Dump:
-        return Dump(device=self.read_info(), records=tuple(self.read_records()))
+        info = self.read_info()
+        decoded = self._binary(info)
+        if decoded is not None and any(op in (Op.GET_DATABASE, Op.COMPRESSED_DATABASE)
+                                       for op, _ in self.conversation.binary_replies):
+            info = dataclasses.replace(info, settings={**info.settings, **decoded.settings})
+            return Dump(device=info, records=tuple(decoded.records))
+        if decoded is not None:
+            info = dataclasses.replace(info, settings={**info.settings, **decoded.settings})
+        return Dump(device=info, records=tuple(self.read_records()))
 
     def read_clock(self) -> dt.datetime | None:
         """The reader's clock as the captured client read it (None when it did not, or
