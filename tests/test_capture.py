@@ -327,13 +327,19 @@ def test_usbmon_capture_of_our_dump_decodes_to_the_same_json(model: str,
         pytest.importorskip("freestyle_keys.libre2", reason=KEYS_MISSING)
     ours, reports = _live(model)
     pid = {"libre": 0x3650, "neo": 0x3850, "insulinx": 0x3460, "libre2": 0x3950}[model]
-    path = tmp_path / "live.pcapng"
+    assert _dump_of_usbmon_capture(reports, pid, tmp_path / "live.pcapng") == ours
+
+
+def _dump_of_usbmon_capture(reports: list[tuple[str, bytes, float]], pid: int,
+                            path: Path) -> str:
+    """``reports`` written as a usbmon pcapng with the reader's descriptors, then dumped
+    through ``capture:``."""
     path.write_bytes(pcapng_bytes(usbmon_session(
         reports, descriptors=(device_descriptor(0x1A61, pid), INSULINX_CONFIG_WITH_OUT),
         interrupt_out=True), 220))
     code, text, err = _cli("dump", "--device", f"capture:{path}", "-q")
     assert code == 0, err
-    assert text == ours
+    return text
 
 
 # --- Libre 2: freestyle-hid's client, captured ----------------------------------------------
@@ -744,12 +750,7 @@ def test_binary_session_capture_decodes_to_the_same_json(model: str, pid: int,
                                                         tmp_path: Path) -> None:
     ours, reports = _live_binary(model)
     path = tmp_path / "binary.pcapng"
-    path.write_bytes(pcapng_bytes(usbmon_session(
-        reports, descriptors=(device_descriptor(0x1A61, pid), INSULINX_CONFIG_WITH_OUT),
-        interrupt_out=True), 220))
-    code, text, err = _cli("dump", "--device", f"capture:{path}", "-q")
-    assert code == 0, err
-    assert text == ours
+    assert _dump_of_usbmon_capture(reports, pid, path) == ours
     code, out, err = _cli("capture", str(path))
     assert code == 0, err
     for step in ("binary command GET_DB_SCHEMA", "binary command GET_DATABASE 00",
