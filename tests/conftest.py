@@ -16,28 +16,33 @@ from libre_usb.output import export
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-_RUN_STATE = pytest.StashKey[tuple[str, "str | None"]]()
+#: the variables pointing into the home directory that the run replaces (see below)
+_PRIVATE_DIRS = ("XDG_STATE_HOME", "MPLCONFIGDIR")
+_RUN_STATE = pytest.StashKey[tuple[str, dict[str, "str | None"]]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The virtual reader keeps a clock set with ``clock --set`` under $XDG_STATE_HOME
-    (libre_usb/simulator/state.py). No test may read or write the real one: before any test
-    module is imported (some build a subprocess environment at import), the whole run gets
-    an empty state directory of its own; :func:`sim_state_is_private` then gives every test
-    its own."""
-    private = tempfile.mkdtemp(prefix="libre-dump-test-state-")
-    config.stash[_RUN_STATE] = (private, os.environ.get("XDG_STATE_HOME"))
-    os.environ["XDG_STATE_HOME"] = private
+    """The run writes nothing into the home directory and reads nothing an earlier run left
+    there. The virtual reader keeps a clock set with ``clock --set`` under $XDG_STATE_HOME
+    (libre_usb/simulator/state.py): before any test module is imported (some build a
+    subprocess environment at import), the whole run gets an empty state directory of its
+    own, and :func:`sim_state_is_private` then gives every test its own. matplotlib (which
+    iglu-python, an oracle of test_report, imports) keeps its caches in MPLCONFIGDIR."""
+    private = tempfile.mkdtemp(prefix="libre-dump-test-")
+    config.stash[_RUN_STATE] = (private, {name: os.environ.get(name) for name in _PRIVATE_DIRS})
+    for name in _PRIVATE_DIRS:
+        os.environ[name] = os.path.join(private, name.lower())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    private, original = config.stash.get(_RUN_STATE, ("", None))
+    private, original = config.stash.get(_RUN_STATE, ("", {}))
     if private:
         shutil.rmtree(private, ignore_errors=True)
-        if original is None:
-            os.environ.pop("XDG_STATE_HOME", None)
-        else:
-            os.environ["XDG_STATE_HOME"] = original
+        for name, value in original.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)
