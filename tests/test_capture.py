@@ -777,3 +777,23 @@ def test_binary_link_trouble_in_a_capture_is_shown_and_recovered(fault: str,
     code, text, err = _cli("dump", "--device", f"capture:{path}", "-q")
     assert code == 0, err
     assert json.loads(text)["records"] == json.loads(ours)["records"]
+
+
+@pytest.mark.parametrize("compression", [True, False])
+def test_a_binary_capture_says_whether_the_client_asked_for_compression(
+        compression: bool, tmp_path: Path) -> None:
+    """``compression`` in the settings is what the captured client asked for with
+    SET_COMPRESSION (on or off), and the records are the same either way."""
+    from libre_usb.transport.interface import parse_uri
+
+    tap = _Tap(SimTransport.from_uri(parse_uri("sim:libre?seed=4&days=1")))
+    with Session(tap, "libre", protocol="binary", compression=compression) as session:
+        live = session.dump()
+    assert live.device.settings["compression"] is compression
+    path = tmp_path / "binary.pcapng"
+    path.write_bytes(pcapng_bytes(usbmon_session(
+        tap.reports, descriptors=(device_descriptor(0x1A61, 0x3650), INSULINX_CONFIG_WITH_OUT),
+        interrupt_out=True), 220))
+    read = PassiveSession(CaptureTransport.open(str(path))).dump()
+    assert read.device.settings["compression"] is compression
+    assert read.records == live.records

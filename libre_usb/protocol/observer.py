@@ -158,6 +158,8 @@ class Conversation:
     binary_frames: dict[int, int]
     #: the complete replies of the binary database protocol, (op, AAP frames), in order
     binary_replies: list[tuple[int, tuple[AapFrame, ...]]]
+    #: the client's last SET_COMPRESSION: True (on), False (off), None (never sent)
+    binary_compression: bool | None
     #: binary link trouble seen: CRC errors, lost frames, retransmitted frames
     binary_link: dict[str, int]
     undecrypted: int
@@ -204,6 +206,7 @@ class Observer:
         self.keepalives = 0
         self.binary_frames: collections.Counter[int] = collections.Counter()
         self.binary_replies: list[tuple[int, tuple[AapFrame, ...]]] = []
+        self.binary_compression: bool | None = None
         self.binary_link: collections.Counter[str] = collections.Counter()
         self._monitor = Monitor()
         self.undecrypted = 0
@@ -568,6 +571,8 @@ class Observer:
             if isinstance(event, CommandReceived):
                 if event.op == Op.FLUSH:
                     continue
+                if event.op == Op.SET_COMPRESSION:
+                    self.binary_compression = event.data[:1] == b"\x01"
                 exchange = self._exchange(t, "binary", _op_name(event.op), event.op, raw)
                 filed = True
                 self._binary = exchange
@@ -659,6 +664,7 @@ class Observer:
             keepalives=self.keepalives,
             binary_frames=dict(self.binary_frames),
             binary_replies=self.binary_replies,
+            binary_compression=self.binary_compression,
             binary_link=dict(self.binary_link),
             undecrypted=self.undecrypted,
             malformed=self.malformed,

@@ -186,7 +186,8 @@ class PassiveSession:
             read.add_reply(op, frames)
         decoded = decode_session(read)
         decoded.settings["protocol"] = "binary"
-        decoded.settings["compression"] = any(op == Op.SET_COMPRESSION for op, _ in replies)
+        # what the client asked for (SET_COMPRESSION 01 on, 00 off), not merely whether it asked
+        decoded.settings["compression"] = bool(self.conversation.binary_compression)
         return decoded
 
     def read_device(self) -> DeviceInfo:
