@@ -324,10 +324,16 @@ class TimeChangeRecord(Record):
     new_time: dt.datetime | None = None
 
 
-#: the glycemic-alarm codes of a result record (database field 35). *Inferred*: no public
-#: source gives the code values; the order follows the alarm names of the vendor's upload
-#: (ondemandalarm.low, .high, .projectedlow, .projectedhigh). The code is kept as well.
-ALARM_NAMES = {1: "low", 2: "high", 3: "projected_low", 4: "projected_high"}
+#: the glycemic-alarm codes of a result record (database field 35; the field id is public,
+#: Tidepool's DB_FIELD_ID.GLYCEMIC_ALARM). *Inferred*: no public source gives the values this
+#: field takes on a reader. The names are the four alarms of the vendor's upload
+#: (ondemandalarm.low, .projectedlow, .projectedhigh, .high); the numbers follow the case
+#: order of Abbott's ABT_GLYCEMIC_ALARM enum (NOT_DETERMINED, LOW_GLUCOSE,
+#: PROJECTED_LOW_GLUCOSE, GLUCOSE_OK, PROJECTED_HIGH_GLUCOSE, HIGH_GLUCOSE) in a type dump of
+#: Abbott's Lingo app (gui-dos/DiaBLE, DiaBLE/Lingo.swift), whose sibling ABT_TREND_ARROW_BIN
+#: lists its cases in the order of the reader's confirmed trend codes 0..5. 3 (GLUCOSE_OK
+#: there) is no alarm name: it stays ``code_3``. The code is always kept (docs/records.md).
+ALARM_NAMES = {1: "low", 2: "projected_low", 4: "projected_high", 5: "high"}
 
 
 @dataclasses.dataclass(frozen=True)

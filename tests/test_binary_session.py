@@ -278,3 +278,67 @@ def test_a_replay_reads_the_way_the_recording_did(tmp_path: Any) -> None:
                                           "-q"])
         assert first.exit_code == again.exit_code == 0, again.output
         assert json.loads(first.stdout)["records"] == json.loads(again.stdout)["records"]
+
+
+def test_a_dribbling_binary_reader_ends_within_the_deadline() -> None:
+    """--deadline bounds every binary reply as it does every text reply: a reader sending a
+    report every 20 ms never trips a 0.3 s timeout, and a 90-day table (thousands of
+    reports) would take minutes; with a 1 s deadline the read ends in exit 5's error soon."""
+    import time
+
+    from libre_usb.errors import DeviceTimeout
+
+    reader = VirtualReader("libre", seed=0, days=90, pace_ms=20)
+    start = time.monotonic()
+    with pytest.raises(DeviceTimeout, match="did not finish its reply to the binary command "
+                                            "GET_DATABASE within 1 s"):
+        with Session(SimTransport(reader), timeout_ms=300, deadline_s=1.0,
+                     protocol="binary") as session:
+            session.dump()
+    assert time.monotonic() - start < 8
+
+
+def test_binary_deadline_option_is_exit_5() -> None:
+    from click.testing import CliRunner
+
+    from libre_usb.cli import main
+
+    result = CliRunner().invoke(main, ["dump", "-d", "sim:libre?pace_ms=20&days=30",
+                                       "--protocol", "binary", "--timeout", "0.3",
+                                       "--deadline", "0.5", "-q"])
+    assert result.exit_code == 5, result.output
+    assert "within 0.5 s" in result.stderr and "binary command" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_the_alarm_code_is_in_every_format(tmp_path: Any) -> None:
+    """Which code means which alarm is inferred (docs/records.md), so every format keeps
+    the code the reader stored next to the name."""
+    import csv
+    import json
+
+    from click.testing import CliRunner
+
+    from libre_usb.cli import main
+
+    device = ["--device", "sim:libre?days=20&seed=1", "--protocol", "binary", "-q"]
+    out = {}
+    for fmt in ("json", "csv", "nightscout", "libreview-csv", "libreview"):
+        path = tmp_path / f"dump.{fmt}"
+        run = CliRunner().invoke(main, ["dump", *device, "-f", fmt, "-o", str(path)])
+        assert run.exit_code == 0, run.output
+        out[fmt] = path.read_text(encoding="utf-8")
+    alerts = json.loads(out["json"])["records"]["alerts"]
+    assert alerts and all("alarm_code" in r for r in alerts)
+    rows = [r for r in csv.DictReader(out["csv"].splitlines()) if r["kind"] == "alert"]
+    assert sorted((int(r["record_id"]), int(r["alarm_code"])) for r in rows) == sorted(
+        (r["record_id"], r["alarm_code"]) for r in alerts)
+    for fmt in ("nightscout", "libreview-csv"):
+        assert out[fmt].count("alarm_code") == len(alerts), fmt
+    upload = json.loads(out["libreview"])
+    codes = upload["libreDump"]["alarmCodes"]
+    named = [r for r in alerts if not r["alarm"].startswith("code_")]
+    assert sorted((c["recordNumber"], c["alarmCode"]) for c in codes) == sorted(
+        (r["record_id"], r["alarm_code"]) for r in named)
+    left = [r for r in upload["libreDump"]["notInUpload"] if r.get("kind") == "alert"]
+    assert len(codes) + len(left) == len(alerts)

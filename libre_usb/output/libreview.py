@@ -371,6 +371,9 @@ class _Builder:
         #: entries whose instant is a guess: the timeline could not place the record, so
         #: its reader time was taken as local time in the zone (an uploader would do the same)
         self.guessed: list[dict[str, Any]] = []
+        #: every alert in the upload with the code the reader stored (the code -> name
+        #: mapping is inferred: docs/records.md), so the code is in this format too
+        self.alarm_codes: list[dict[str, Any]] = []
         self.flagged: set[int] = set()  # id() of readings that are first after a time change
         self.flag_notes: dict[int, int] = {}  # id(time change) -> record id flagged
         self.redactor = Redactor()
@@ -461,6 +464,9 @@ class _Builder:
             self.add("genericEntries", record, {"type": GENERIC_NOTE}, {"text": text})
         elif isinstance(record, AlertRecord):
             self.add("genericEntries", record, {"type": GENERIC_ALARMS[record.alarm]}, {})
+            self.alarm_codes.append({"recordNumber": record.record_id,
+                                     "alarmCode": record.alarm_code,
+                                     "type": GENERIC_ALARMS[record.alarm]})
         elif isinstance(record, EventRecord):
             self.add("genericEntries", record, {"type": GENERIC_EVENTS[record.event]}, {})
 
@@ -542,6 +548,7 @@ def build_upload(dump: Dump, *, tz: str | dt.tzinfo, redact: bool = True,
             "counts": {name: len(log[name]) for name in LIST_NAMES},
             "notInUpload": builder.left_out,
             "timeAssumedLocal": builder.guessed,
+            "alarmCodes": builder.alarm_codes,
         },
     }
 

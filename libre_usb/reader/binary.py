@@ -9,7 +9,12 @@ link refuses anything else. The one exception is :meth:`BinaryReader.set_clock`
 
 Time lives here, not in the protocol: reads poll in short steps (:data:`POLL_MS`); a step with
 nothing in the middle of a reply makes the link acknowledge (which also asks again for a lost
-frame); ``timeout_ms`` of silence ends the read with :class:`DeviceTimeout`.
+frame); ``timeout_ms`` of silence ends the read with :class:`DeviceTimeout`. Every command's
+reply also has a deadline, as a text reply does (docs/reliability.md): the session's
+``deadline_s`` (``--deadline``) or, by size class, 600 s for a database table and 30 s for
+everything else. A reader that keeps sending (slowly, or frames that fail their CRC and are
+asked for again forever) is cut off there with :class:`DeviceTimeout` (exit 5). The whole
+read is bounded by that deadline times its commands (17 on the Libre).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class Session(Protocol):
     transport: Transport
     model: DeviceModel
     timeout_ms: int
+    deadline_s: float | None
     compression: bool
     progress: Callable[[str, int, int], None] | None
     recovered: dict[str, int]
@@ -54,6 +60,9 @@ log = logging.getLogger("libre_usb.binary")
 
 #: how long one read waits before the host acknowledges what it has (ms)
 POLL_MS = 50
+#: the deadline of one reply by size class, when the session sets none (as for text replies)
+TABLE_DEADLINE_S = 600.0
+INFO_DEADLINE_S = 30.0
 
 
 class BinaryReader:
@@ -83,8 +92,21 @@ class BinaryReader:
             transport.write(report)
         quiet_since = time.monotonic()
         name = Op(op).name if op in Op._value2member_map_ else f"0x{op:02x}"
+        limit = self.session.deadline_s
+        if limit is None:
+            limit = TABLE_DEADLINE_S if op == Op.GET_DATABASE else INFO_DEADLINE_S
+        deadline = quiet_since + limit
+        received = 0
         while True:
-            incoming = transport.read(min(POLL_MS, timeout_ms))
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                # not retried: a retry would take another whole deadline
+                self.link.abort()
+                raise DeviceTimeout(
+                    f"the reader did not finish its reply to the binary command {name} "
+                    f"within {limit:g} s ({received} reports; the deadline for one reply, "
+                    "see --deadline)")
+            incoming = transport.read(max(1, min(POLL_MS, timeout_ms, remaining_ms)))
             if incoming is None:
                 if time.monotonic() - quiet_since > timeout_ms / 1000:
                     self.link.abort()
@@ -100,6 +122,7 @@ class BinaryReader:
                     transport.write(ack)
                 continue
             self.session.bytes_in += len(incoming)
+            received += 1
             done: tuple[AapFrame, ...] | None = None
             for event in self.link.receive(incoming):
                 if isinstance(event, Reply):

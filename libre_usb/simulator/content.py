@@ -294,12 +294,13 @@ def _alarm(record: ScanRecord) -> int:
     if record.error_flag or not glucose:
         return 0
     # thresholds that the simulated curve (80..220 mg/dL) crosses now and then
+    # codes as libre_usb.model.ALARM_NAMES reads them (inferred, see there)
     if glucose <= 95:
         return 1
     if glucose >= 200:
-        return 2
+        return 5
     if glucose < 110 and record.trend in (1, 2):
-        return 3
+        return 2
     if glucose > 170 and record.trend in (4, 5):
         return 4
     return 0
