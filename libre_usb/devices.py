@@ -73,8 +73,8 @@ _LIBRE_RECORDS = (
 _METER_INFO = ("$date?", "$time?", "$ptname?", "$ptid?")
 #: the InsuLinx's read-only informational commands, in the order Abbott's software sends
 #: them in the real capture (protocol.md 3). Left out: ``$custthm?`` (the theme bitmap, about
-#: 40 kB of hex and no health data) and ``$hwver?``/``$event?``/``$ioblog?`` (named by
-#: OpenGlucose only, never seen answered).
+#: 40 kB of hex and no health data) and ``$hwver?``/``$ioblog?`` (named by OpenGlucose only,
+#: never seen answered). ``$event?`` is read with the records (``event_command``).
 _INSULINX_INFO = (
     *_METER_INFO,
     "$getrmndrst,0", "$getrmndr,0", "$rmdstrorder?", "$actthm?", "$wktrend?", "$clktyp?",
@@ -166,8 +166,10 @@ MODELS: dict[str, DeviceModel] = {
             info_commands=_INSULINX_INFO,
             records=(RecordSource("$result?", "insulinx_result"),),
             has_rdt=False,
-            # $event? is named by OpenGlucose but Abbott's software does not send it in the
-            # real capture: not sent
+            # $event?: listed for the InsuLinx by OpenGlucose (protocol.md 3); Abbott's
+            # software is not seen sending it in OpenGlucose's capture (plug-in only), but it
+            # reads it from the Neo. Read-only; a CMD Fail! or no answer leaves it out
+            event_command="$event?",
             text_encoding="latin-1",
         ),
     )

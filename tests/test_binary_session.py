@@ -197,8 +197,9 @@ def test_link_faults_are_injected_and_recovered(fault: str, seen: str | None) ->
         assert injector.reader.binary_link.retransmitted > 0
 
 
-def test_the_neo_event_log_is_read_and_kept_raw() -> None:
-    reader = VirtualReader("neo", seed=2, days=5)
+@pytest.mark.parametrize("model", ["neo", "insulinx"])
+def test_the_meter_event_log_is_read_and_kept_raw(model: str) -> None:
+    reader = VirtualReader(model, seed=2, days=5)
     dump, _ = read(reader, "text")
     events = sorted((r for r in dump.records if isinstance(r, EventRecord)),
                     key=lambda r: r.record_id)
@@ -207,10 +208,38 @@ def test_the_neo_event_log_is_read_and_kept_raw() -> None:
     for number, event in enumerate(events, start=1):
         assert event.event == "meter_event" and event.source == "$event?"
         assert event.record_id == number and event.local_time is None
-    # the InsuLinx is not asked: Abbott's software does not send it $event? (real capture)
-    insulinx = VirtualReader("insulinx", seed=2, days=5)
-    read(insulinx, "text")
-    assert "$event?" not in insulinx.commands
+        assert event.record_type == -1 and event.raw  # nothing decoded, every field kept
+
+
+@pytest.mark.parametrize("answer", ["fail", "unknown", "silent"])
+def test_a_meter_without_an_event_log_still_dumps(answer: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An InsuLinx that answers $event? with CMD Fail!, rejects it as an unknown message
+    (30 ..) or does not answer at all: the records are all there, no event records."""
+    from libre_usb.protocol.frames import MessageType, build_report
+    from libre_usb.protocol.text.reply import build_text_reply
+
+    reader = VirtualReader("insulinx", seed=2, days=5)
+    clean, _ = read(VirtualReader("insulinx", seed=2, days=5), "text")
+    original = reader.write
+
+    def write(report: bytes) -> None:
+        if b"$event?" not in report:
+            original(report)
+            return
+        reader.commands.append("$event?")
+        if answer == "fail":
+            reader._queue_text(build_text_reply(b"", ok=False))
+        elif answer == "unknown":
+            reader._queue.append(build_report(MessageType.UNKNOWN_MESSAGE_ERROR, b"\x85"))
+
+    monkeypatch.setattr(reader, "write", write)
+    transport = SimTransport(reader)
+    with Session(transport, timeout_ms=300, protocol="text") as session:
+        dump = session.dump()
+    assert "$event?" in reader.commands
+    assert not [r for r in dump.records if isinstance(r, EventRecord)]
+    assert dump.records == tuple(r for r in clean.records if not isinstance(r, EventRecord))
 
 
 def test_info_with_the_binary_protocol_shows_the_config_tables() -> None:

@@ -65,7 +65,7 @@ def test_dump_returns_exactly_the_seeded_records(name: str) -> None:
             "long_morning", "short_breakfast", "short_lunch", "long_evening", "short_dinner"}
         assert {getattr(r, "out_of_range", None) for r in got} >= {"HI", "LO"}
     else:
-        assert kinds == {"glucose", "time_change", "unknown"}
+        assert kinds == {"glucose", "time_change", "unknown", "event"}
     device = dump.device
     assert device.model == name
     assert device.serial == content.serial

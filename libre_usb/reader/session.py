@@ -273,7 +273,7 @@ class Session:
                 continue  # the deadline, not the timeout, cut this wait short
             if report is None:
                 self.conn.abort()
-                error = DeviceTimeout(
+                error = (DeviceTimeout if received else _Silent)(
                     f"the reader did not answer {command} within {self.timeout_ms / 1000:g} s"
                     + (f" (the reply stopped after {received} reports)" if received else "")
                 )
@@ -396,11 +396,18 @@ class Session:
 
     def read_events(self, command: str) -> list[Record]:
         """The meter's event log, kept raw (:func:`parse_meter_events`); nothing when the
-        meter answers ``CMD Fail!``. A ``count,checksum`` trailer is checked when present."""
+        meter answers ``CMD Fail!`` or rejects the command as unknown. A ``count,checksum``
+        trailer is checked when present. The log is read last and no public source shows
+        every meter answering it: a meter that does not answer at all leaves it out with a
+        warning instead of failing the dump (a reply that starts and stops is an error as
+        for any command)."""
         try:
             reply = self.command(command)
         except CommandFailed:
             log.info("%s: not supported by this meter", command)
+            return []
+        except _Silent as exc:
+            log.warning("%s; the meter's event log is left out", exc)
             return []
         return meter_events(reply)
 
@@ -459,6 +466,10 @@ def resolve_protocol(protocol: str | None, model: DeviceModel) -> str:
         raise InputError(f"the {model.title} does not speak the binary database protocol; "
                          "use --protocol text")
     return protocol
+
+
+class _Silent(DeviceTimeout):
+    """No report at all answered a command within the timeout."""
 
 
 class _Partial(Exception):

@@ -614,12 +614,14 @@ def _generate_neo(seed: int, days: int, now: dt.datetime, time_change: bool) -> 
         record_counter=record_id,
         comments=(),
         model="neo",
-        meter_events=_neo_meter_events(seed, now),
+        meter_events=_meter_events(seed * 31 + 5, now),
     )
 
 
-def _neo_meter_events(seed: int, now: dt.datetime) -> list[EventRecord]:
-    rng = random.Random(seed * 31 + 5)  # noqa: S311 - test content, not secrets
+def _meter_events(salt: int, now: dt.datetime) -> list[EventRecord]:
+    """A ``$event?`` log (Neo, InsuLinx). No public source shows its lines, so these are
+    made-up numbers the host must keep raw, nothing more."""
+    rng = random.Random(salt)  # noqa: S311 - test content, not secrets
     events = []
     for number in range(1, 9):
         when = now - dt.timedelta(days=rng.randrange(1, 80), minutes=rng.randrange(1440))
@@ -689,4 +691,5 @@ def _generate_insulinx(seed: int, days: int, now: dt.datetime,
         model="insulinx",
         tags=TAGS,
         language=2,
+        meter_events=_meter_events(seed * 37 + 11, now),
     )

@@ -370,6 +370,11 @@ class VirtualReader:
             body = b"".join(text(row) for row in rows)
             return body + b"1,%08X\r\n" % byte_sum(body)
 
+        def event_log() -> bytes:
+            # the meter's $event? log (Neo, InsuLinx): lines of numbers, with a trailer
+            return build_multirecord(
+                [",".join(value for _, value in e.raw).encode() for e in c.meter_events])
+
         def tags() -> bytes:
             return b"".join(text(row) for row in ["2", "2", *(f"T{n}={state},{label}"
                                                           for n, state, label in c.tags)])
@@ -389,8 +394,7 @@ class VirtualReader:
                 "$ptname?": line(c.patient_name),
                 "$marketlev?": line("1,0"),
                 "$result?": multirecord(neo_result_line),
-                "$event?": lambda: build_multirecord(
-                    [",".join(value for _, value in e.raw).encode() for e in c.meter_events]),
+                "$event?": event_log,
             })
         elif model.name == "insulinx":
             first, _, last = c.patient_name.partition(" ")
@@ -400,6 +404,7 @@ class VirtualReader:
                                        "2,Prendre\nde l'insuline"),
                 "$getrmndr,0": lines("2,12,1,22,0", *["0,0,0,0,0"] * 11),
                 "$rmdstrorder?": line("10,11,12"),
+                "$event?": event_log,
                 "$actthm?": line("17"),
                 "$wktrend?": line("1,70,160,6,16,26,11,26,11"),
                 "$clktyp?": line("0"),
