@@ -132,6 +132,48 @@ def test_compression_round_trip(record: bytes, table: int) -> None:
     assert data == record + bytes(-len(record) % 4)
 
 
+@given(st.lists(st.sampled_from([bytes(4), b"\x01\x00\x00\x00", b"\xff\xee\xdd\xcc"]),
+                max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_compression_is_as_short_as_the_format_allows(words: list[bytes]) -> None:
+    """Every way of sending each run of zero words as a zero block or inside a raw block,
+    tried: none is shorter than what compress() writes."""
+    import itertools
+
+    record = b"".join(words)
+    runs: list[tuple[bool, int]] = []  # (zero, words)
+    for word in words:
+        zero = word == bytes(4)
+        runs = ([*runs[:-1], (zero, runs[-1][1] + 1)] if runs and runs[-1][0] == zero
+                else [*runs, (zero, 1)])
+    zero_runs = [i for i, (zero, _) in enumerate(runs) if zero]
+    best = None
+    for choice in itertools.product((False, True), repeat=len(zero_runs)):
+        as_zero = {i for i, pick in zip(zero_runs, choice, strict=True) if pick}
+        size, open_raw = 0, False
+        for i, (_, count) in enumerate(runs):
+            if i in as_zero:
+                size, open_raw = size + 4, False
+            else:
+                size, open_raw = size + 4 * count + (0 if open_raw else 4), True
+        best = size if best is None else min(best, size)
+    assert len(compress(6, record)) == 1 + (best or 0) + 4
+    assert decompress(compress(6, record))[1:] == (record, True)
+
+
+def test_real_history_records_grow_when_compressed() -> None:
+    """Why compression costs reports on a Libre (docs/performance.md): a compressed record
+    is one 0x35 frame per record (Tidepool decodes one record per frame), and the real
+    history records of Tidepool's capture have no 32-bit word of zeros, so even the shortest
+    encoding is the record plus a block header and a CRC32: 8 bytes more than plain."""
+    for packet in history_records():
+        table, record = packet[0], packet[1:]
+        assert len(record) == 20
+        assert bytes(4) not in [record[i:i + 4] for i in range(0, 20, 4)]
+        assert len(build_aap(Op.COMPRESSED_DATABASE, compress(table, record))) == (
+            len(build_aap(Op.GET_DATABASE, packet)) + 8)
+
+
 def test_compression_rejects_damage() -> None:
     packed = bytearray(compress(6, bytes(8) + b"\x01\x02\x03\x04" + bytes(16)))
     packed[-1] ^= 0x40

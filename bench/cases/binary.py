@@ -27,5 +27,6 @@ def binary(ctx: Context) -> Iterator[Row]:
     packed = rows["binary + compression"]
     yield Row("binary + compression: IN reports vs text", size, packed["in_reports"], text,
               "reports", target=0.4,
-              note="compression adds block headers and a CRC32 to records with no zero "
-                   "words (docs/performance.md)")
+              note="out of reach for a faithful reader: one record per 0x35 frame, and a "
+                   "history record (real bytes: no zero word) grows by a block header and "
+                   "a CRC32 (docs/performance.md)")

@@ -100,22 +100,48 @@ def decompress(data: bytes) -> tuple[int, bytes, bool]:
 
 
 def compress(table: int, record: bytes) -> bytes:
-    """The compressed form of ``record`` (the virtual reader's side): zero-padded to whole
-    words, runs of zero words as 0xFF blocks, the rest as 0xFD blocks, then the CRC32."""
+    """The compressed form of ``record`` (the virtual reader's side), as short as the format
+    allows: zero-padded to whole words, then 0xFD blocks of raw words and 0xFF blocks of zero
+    words, then the CRC32. A block header costs 4 bytes, so a run of zero words becomes a
+    0xFF block only where that saves bytes (inside raw words it needs 3 zero words, since the
+    raw words after it need a header of their own); the choice is made for the whole record
+    at once. How Abbott's firmware picks its blocks is not public: this is the best case."""
     padded = record + bytes(-len(record) % 4)
-    out = bytearray([table])
     words = [padded[i : i + 4] for i in range(0, len(padded), 4)]
-    at = 0
-    while at < len(words):
-        zero = words[at] == bytes(4)
-        end = at
-        while end < len(words) and (words[end] == bytes(4)) == zero:
-            end += 1
-        out += BlockHeader.build({"type": BLOCK_ZERO if zero else BLOCK_RAW,
-                                  "words": end - at})
-        if not zero:
-            out += b"".join(words[at:end])
-        at = end
+    runs: list[tuple[bool, int, int]] = []  # (zero, first word, end)
+    for at, word in enumerate(words):
+        zero = word == bytes(4)
+        if runs and runs[-1][0] == zero:
+            runs[-1] = (zero, runs[-1][1], at + 1)
+        else:
+            runs.append((zero, at, at + 1))
+    # cost[open] = fewest bytes so far with a raw block open (True) or not (False), and the
+    # runs sent as zero blocks on the way there
+    cost: dict[bool, tuple[int, tuple[int, ...]]] = {False: (0, ())}
+    for index, (zero, first, end) in enumerate(runs):
+        size = 4 * (end - first)
+        step: dict[bool, tuple[int, tuple[int, ...]]] = {}
+        for is_open, (so_far, zeros) in cost.items():
+            options = [(True, so_far + size + (0 if is_open else 4), zeros)]
+            if zero:
+                options.append((False, so_far + 4, (*zeros, index)))
+            for state, total, chosen in options:
+                if state not in step or total < step[state][0]:
+                    step[state] = (total, chosen)
+        cost = step
+    zero_runs = set(min(cost.values())[1])
+    out = bytearray([table])
+    raw = bytearray()
+    for index, (_, first, end) in enumerate(runs):
+        if index in zero_runs:
+            if raw:
+                out += BlockHeader.build({"type": BLOCK_RAW, "words": len(raw) // 4}) + raw
+                raw = bytearray()
+            out += BlockHeader.build({"type": BLOCK_ZERO, "words": end - first})
+        else:
+            raw += b"".join(words[first:end])
+    if raw:
+        out += BlockHeader.build({"type": BLOCK_RAW, "words": len(raw) // 4}) + raw
     out += crc32_words(padded).to_bytes(4, "little")
     return bytes(out)
 
