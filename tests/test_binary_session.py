@@ -298,9 +298,11 @@ def test_a_replay_reads_the_way_the_recording_did(tmp_path: Any) -> None:
 
     from libre_usb.cli import main
 
-    for protocol in ("binary", "text"):
-        path = tmp_path / f"{protocol}.jsonl"
-        first = CliRunner().invoke(main, ["dump", "--device", "sim:libre_pro?days=1&seed=3",
+    # the Libre Pro reads without compression, the Libre with it (0x35 frames)
+    for model, protocol in (("libre_pro", "binary"), ("libre_pro", "text"),
+                            ("libre", "binary")):
+        path = tmp_path / f"{model}-{protocol}.jsonl"
+        first = CliRunner().invoke(main, ["dump", "--device", f"sim:{model}?days=1&seed=3",
                                           "--protocol", protocol, "--record", str(path),
                                           "-o", "-", "-q"])
         again = CliRunner().invoke(main, ["dump", "--device", f"replay:{path}", "-o", "-",
