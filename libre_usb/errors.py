@@ -76,6 +76,10 @@ class ChecksumError(ProtocolError):
     """A text reply or record trailer failed its checksum."""
 
 
+class NotInTranscript(ProtocolError):
+    """A replayed transcript has no answer to a request: the recorded client never sent it."""
+
+
 class MacError(ProtocolError):
     """An encrypted report failed its MAC (Libre 2/3)."""
 

@@ -10,14 +10,12 @@ one of them are listed and explained below.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import Any
 
 import pytest
 from captures import INSULINX, need, transcript_from_capture, usbsnoop_reports
 
-from libre_usb.devices import MODELS
 from libre_usb.model import (
     Dump,
     GlucoseRecord,
@@ -79,11 +77,7 @@ def replayed() -> Dump:
     """The whole plug-in session replayed through our Session as an InsuLinx."""
     reports = usbsnoop_reports(need(INSULINX / "plug.usbsnoop.log"))
     transport = ReplayTransport.from_lines(transcript_from_capture(reports), "plug.usbsnoop.log")
-    # Abbott's software does not send $event? in this session, so the capture has no answer
-    # to it: replayed as a model that does not ask (the event log is tested on the virtual
-    # reader, tests/test_binary_session.py)
-    model = dataclasses.replace(MODELS["insulinx"], event_command=None)
-    with Session(transport, model, timeout_ms=500) as session:
+    with Session(transport, "insulinx", timeout_ms=500) as session:
         return session.dump()
 
 

@@ -27,6 +27,7 @@ from ..errors import (
     CommandFailed,
     DeviceTimeout,
     InputError,
+    NotInTranscript,
     ProtocolError,
 )
 from ..model import DeviceInfo, Dump, Record
@@ -408,6 +409,11 @@ class Session:
             return []
         except _Silent as exc:
             log.warning("%s; the meter's event log is left out", exc)
+            return []
+        except NotInTranscript:
+            # a replay of a client that never asked (Abbott's software and the InsuLinx)
+            self.conn.abort()
+            log.info("%s: not in the transcript being replayed", command)
             return []
         return meter_events(reply)
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .. import jsonsafe
-from ..errors import InputError, ProtocolError
+from ..errors import InputError, NotInTranscript
 from ..inputs import open_input
 from ..output.atomic import atomic_write
 from ..protocol.frames import TEXT_COMMAND_TYPES, describe
@@ -174,7 +174,7 @@ class ReplayTransport(Transport):
                     self._next_at = time.monotonic()
                 self._queue.extend(exchange.replies)
                 return
-        raise ProtocolError(f"the transcript has no unused exchange for {describe(report)}")
+        raise NotInTranscript(f"the transcript has no unused exchange for {describe(report)}")
 
     def read(self, timeout_ms: int) -> bytes | None:
         if not self._queue:
