@@ -119,6 +119,8 @@ class Session:
         self.recovered: dict[str, int] = {}
         #: record lines kept raw because they fit no known layout (docs/records.md)
         self.line_stats = LineStats()
+        #: the text command that just timed out without a single report of its reply
+        self._unanswered: str | None = None
         self._open = False
         #: the binary exchanges of the clock command (one link for the whole session)
         self._clock_link: BinaryReader | None = None
@@ -253,6 +255,7 @@ class Session:
         # Whatever is already queued is left over (a repeated or late report of the last
         # reply): taken for this reply's start it would shift every answer by one.
         self.drain(0)
+        self._unanswered = None
         self.transport.write(self.conn.text_command(command))
         received = 0
         useful_at = time.monotonic()
@@ -274,12 +277,13 @@ class Session:
                 continue  # the deadline, not the timeout, cut this wait short
             if report is None:
                 self.conn.abort()
-                error = (DeviceTimeout if received else _Silent)(
+                error = DeviceTimeout(
                     f"the reader did not answer {command} within {self.timeout_ms / 1000:g} s"
                     + (f" (the reply stopped after {received} reports)" if received else "")
                 )
                 if received:
                     raise _Partial(error)
+                self._unanswered = command
                 raise error
             self.bytes_in += len(report)
             event = self.conn.receive(report)
@@ -407,7 +411,9 @@ class Session:
         except CommandFailed:
             log.info("%s: not supported by this meter", command)
             return []
-        except _Silent as exc:
+        except DeviceTimeout as exc:
+            if self._unanswered != command:
+                raise  # a reply that started, or ran past its deadline: an error as always
             log.warning("%s; the meter's event log is left out", exc)
             return []
         except NotInTranscript:
@@ -472,10 +478,6 @@ def resolve_protocol(protocol: str | None, model: DeviceModel) -> str:
         raise InputError(f"the {model.title} does not speak the binary database protocol; "
                          "use --protocol text")
     return protocol
-
-
-class _Silent(DeviceTimeout):
-    """No report at all answered a command within the timeout."""
 
 
 class _Partial(Exception):
