@@ -21,7 +21,7 @@ import dataclasses
 import datetime as dt
 import enum
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -79,13 +79,22 @@ TREND_NAMES = {
 ERROR_INVALID = 0x8000
 
 RawFields = tuple[tuple[int, str], ...]
+#: a record -> its JSON-ready dict
+RecordEncoder = Callable[["Record"], dict[str, Any]]
+
+
+_UTC = dt.timezone.utc
 
 
 def _iso(value: dt.datetime | None) -> str | None:
+    """Naive times as the reader's clock (``2024-05-01T12:00:00``), aware ones in UTC with a
+    ``Z``; whole seconds."""
     if value is None:
         return None
     if value.tzinfo is not None:
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if value.tzinfo is not _UTC:
+            value = value.astimezone(_UTC)
+        return value.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
     return value.isoformat(timespec="seconds")
 
 
@@ -127,10 +136,7 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``kind`` first, then the fields in declaration order."""
-        out: dict[str, Any] = {"kind": self.kind.value}
-        for field in dataclasses.fields(self):
-            out[field.name] = _to_json(getattr(self, field.name))
-        return out
+        return record_encoder(type(self))(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
@@ -154,6 +160,68 @@ def _to_json(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_to_json(item) for item in value]
     return value
+
+
+#: how a field of each annotation becomes JSON, as an expression of the value ``{v}`` (any
+#: other annotation goes through the generic :func:`_to_json`)
+_JSON_EXPRESSIONS: dict[str, str] = {
+    "int": "{v}", "str": "{v}", "bool": "{v}", "int | None": "{v}", "str | None": "{v}",
+    "dt.datetime | None": "_iso({v})", "dt.datetime": "_iso({v})",
+    "Decimal | None": "None if {v} is None else float({v})", "Decimal": "float({v})",
+    "RawFields": "[[i, t] for i, t in {v}]", "tuple[str, ...]": "list({v})",
+}
+
+#: (record class, derived fields, native times) -> its compiled encoder
+_ENCODERS: dict[tuple[type[Record], tuple[tuple[str, str], ...], bool], RecordEncoder] = {}
+
+
+def _native_time(value: dt.datetime | None) -> dt.datetime | str | None:
+    """``value`` itself where msgspec writes exactly what :func:`_iso` would (whole seconds,
+    naive or UTC), else :func:`_iso`'s string."""
+    if value is None or (value.microsecond == 0 and (value.tzinfo is None
+                                                     or value.tzinfo is _UTC)):
+        return value
+    return _iso(value)
+
+
+def record_encoder(cls: type[Record], derived: tuple[tuple[str, str], ...] = (), *,
+                   native_times: bool = False) -> RecordEncoder:
+    """The function that turns a record of class ``cls`` into its JSON-ready dict (what
+    :meth:`Record.to_dict` returns and every format writes).
+
+    It is generated once per class from the class's own fields and their annotations, like
+    the ``__init__`` that :mod:`dataclasses` generates, so no record pays for reflection
+    (``dataclasses.fields``, type checks) when it is written. ``derived``: ``(after, name)``
+    pairs of output-only fields; ``name`` is computed by ``DERIVED[name](value of after)``
+    and written right after the field ``after``. ``native_times``: whole-second naive and
+    UTC times are left as datetimes, for an encoder (msgspec) that writes them itself in the
+    same ISO form, faster.
+    """
+    key = (cls, derived, native_times)
+    encoder = _ENCODERS.get(key)
+    if encoder is not None:
+        return encoder
+    lines = [f"    return {{'kind': {cls.kind.value!r},"]
+    for field in dataclasses.fields(cls):
+        expression = _JSON_EXPRESSIONS.get(str(field.type), "_to_json({v})")
+        if native_times:
+            expression = expression.replace("_iso(", "_native_time(")
+        lines.append(f"        {field.name!r}: {expression.format(v='r.' + field.name)},")
+        for after, name in derived:
+            if after == field.name:
+                lines.append(f"        {name!r}: DERIVED[{name!r}](r.{field.name}),")
+    lines.append("    }")
+    source = "def encode(r):\n" + "\n".join(lines) + "\n"
+    namespace: dict[str, Any] = {"_iso": _iso, "_native_time": _native_time,
+                                 "_to_json": _to_json, "DERIVED": DERIVED}
+    exec(compile(source, f"<record encoder {cls.__name__}>", "exec"), namespace)  # noqa: S102
+    compiled: RecordEncoder = namespace["encode"]
+    _ENCODERS[key] = compiled
+    return compiled
+
+
+#: output-only fields :func:`record_encoder` can add, by name (filled by the output layer)
+DERIVED: dict[str, Callable[[Any], Any]] = {}
 
 
 _TIME_FIELDS = {"local_time", "utc", "old_time", "new_time"}

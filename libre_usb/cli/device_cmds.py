@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Callable, Iterator
@@ -321,8 +322,14 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
                                       zone_source=zone.origin), output)
     else:
         shown = redact_dump(result) if redact else result
-        _emit(export.render(shown, fmt, unit=unit or export.default_unit(shown, fmt),
-                            date_style=date_style), output)
+        # in the order every format writes, once: the writers then stream without a copy
+        shown = dataclasses.replace(shown, records=tuple(export.sorted_records(shown.records)))
+        shown_unit = unit or export.default_unit(shown, fmt)
+        if output and output != "-":
+            with atomic_write(output) as handle:
+                export.write(shown, fmt, handle, unit=shown_unit, date_style=date_style)
+        else:
+            export.write(shown, fmt, sys.stdout, unit=shown_unit, date_style=date_style)
         if not quiet:
             for note in export.format_notes(shown, fmt):
                 click.echo(f"note: {note}", err=True)

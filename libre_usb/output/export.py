@@ -17,14 +17,26 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
+
+import msgspec
 
 from .. import jsonsafe
 from ..errors import InputError
 from ..inputs import read_input
-from ..model import GROUPS, SCHEMA_VERSION, DeviceInfo, Dump, Kind, Record, sorted_records
+from ..model import (
+    DERIVED,
+    GROUPS,
+    SCHEMA_VERSION,
+    DeviceInfo,
+    Dump,
+    Kind,
+    Record,
+    record_encoder,
+    sorted_records,
+)
 from . import libreview_csv, nightscout
 from .dumpcheck import device_problem, record_problem
 from .units import MG_DL, MMOL_L, UNITS, mmol_l
@@ -57,15 +69,35 @@ def _check_unit(unit: str) -> None:
 def record_dict(record: Record, unit: str = MG_DL) -> dict[str, Any]:
     """A record as every format writes it: :meth:`Record.to_dict`, plus ``glucose_mmol_l``
     right after ``glucose_mg_dl`` when ``unit`` is mmol/L."""
-    data = record.to_dict()
-    if unit != MMOL_L or "glucose_mg_dl" not in data:
-        return data
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        out[key] = value
-        if key == "glucose_mg_dl":
-            out["glucose_mmol_l"] = None if value is None else float(mmol_l(value))
-    return out
+    return record_encoder(type(record), _derived(unit))(record)
+
+
+def _derived(unit: str) -> tuple[tuple[str, str], ...]:
+    return (("glucose_mg_dl", "glucose_mmol_l"),) if unit == MMOL_L else ()
+
+
+def _mmol_value(value: int | None) -> float | None:
+    return None if value is None else float(mmol_l(value))
+
+
+DERIVED["glucose_mmol_l"] = _mmol_value
+
+
+def _key(record: Record) -> tuple[str, int]:
+    return (record.source, record.record_id)
+
+
+def in_order(records: Sequence[Record]) -> Sequence[Record]:
+    """``records`` in :func:`~libre_usb.model.sorted_records` order: the same sequence, not
+    a copy, when it is in that order already (as the ``dump`` command hands it over), so a
+    writer needs no memory for it."""
+    previous: tuple[str, int] | None = None
+    for record in records:
+        key = (record.source, record.record_id)
+        if previous is not None and key < previous:
+            return sorted_records(records)
+        previous = key
+    return records
 
 
 def dump_document(dump: Dump, unit: str = MG_DL) -> dict[str, Any]:
@@ -86,31 +118,108 @@ def dump_document(dump: Dump, unit: str = MG_DL) -> dict[str, Any]:
     }
 
 
+# -- the writers ------------------------------------------------------------------------------
+#
+# Every writer streams: it renders records one at a time, in batches of BATCH, onto ``out``,
+# holding no more than a batch, whatever the size of the dump. JSON is made by msgspec (C),
+# formatted to exactly the bytes the standard library's ``json.dump(..., ensure_ascii=False,
+# indent=1)`` (json) and ``json.dumps(..., ensure_ascii=False)`` (ndjson) would write: the
+# formats did not change when the writers became fast (tests/test_formats.py compares).
+
+#: records rendered before each write to the output
+BATCH = 512
+
+
+class _Encoders:
+    """The fast per-class record encoders for one unit (datetimes left to msgspec)."""
+
+    def __init__(self, unit: str) -> None:
+        self.derived = _derived(unit)
+        self.by_class: dict[type[Record], Callable[[Record], dict[str, Any]]] = {}
+
+    def __call__(self, record: Record) -> dict[str, Any]:
+        cls = type(record)
+        encode = self.by_class.get(cls)
+        if encode is None:
+            encode = self.by_class[cls] = record_encoder(cls, self.derived, native_times=True)
+        return encode(record)
+
+
+def _json(value: Any, indent: int) -> bytes:
+    """``value`` as JSON text, laid out as the standard library lays it out with
+    ``indent=indent`` (0: one line with ``", "`` and ``": "``). A value msgspec will not
+    write (a string with a lone surrogate) goes through :func:`jsonsafe.dumps`, which
+    escapes it (strict JSON either way)."""
+    try:
+        return msgspec.json.format(msgspec.json.encode(value), indent=indent)
+    except (msgspec.EncodeError, UnicodeError):
+        return jsonsafe.dumps(value, indent=indent or None).encode("utf-8")
+
+
 def write_json(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
-    out.write(jsonsafe.dumps(dump_document(dump, unit), indent=1))
-    out.write("\n")
+    """The ``json`` format: one document, records grouped by kind (docs/formats.md)."""
+    _check_unit(unit)
+    records = in_order(dump.records)
+    counts = dict.fromkeys(GROUPS.values(), 0)
+    for record in records:
+        counts[GROUPS[record.kind]] += 1
+    head = _json({"format": FORMAT_NAME, "version": SCHEMA_VERSION, "unit": unit,
+                  "device": dump.device.to_dict(), "timezone": dump.timezone,
+                  "counts": counts}, 1)
+    # the head without its closing "\n}", then the records object, group by group
+    out.write(head[:-2].decode("utf-8") + ',\n "records": {')
+    encode = _Encoders(unit)
+    for number, (kind, group) in enumerate(GROUPS.items()):
+        out.write(("," if number else "") + f"\n  {_json(group, 0).decode()}: ")
+        if not counts[group]:
+            out.write("[]")
+            continue
+        batch: list[bytes] = []
+        first = True
+        for record in records:
+            if record.kind is not kind:
+                continue
+            # a record is an item of a list three levels down: every line indented by 3
+            text = _json(encode(record), 1).replace(b"\n", b"\n   ")
+            batch.append((b"[\n   " if first else b",\n   ") + text)
+            first = False
+            if len(batch) >= BATCH:
+                out.write(b"".join(batch).decode("utf-8"))
+                batch.clear()
+        batch.append(b"\n  ]")
+        out.write(b"".join(batch).decode("utf-8"))
+    out.write("\n }\n}\n")
 
 
 def write_ndjson(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
+    """The ``ndjson`` format: a device line, then one line a record."""
     _check_unit(unit)
     head = {"kind": "device", "format": FORMAT_NAME, "version": SCHEMA_VERSION, "unit": unit,
             "device": dump.device.to_dict(), "timezone": dump.timezone}
-    out.write(jsonsafe.dumps(head, ensure_ascii=False) + "\n")
-    for record in sorted_records(dump.records):
-        out.write(jsonsafe.dumps(record_dict(record, unit), ensure_ascii=False) + "\n")
+    out.write(_json(head, 0).decode("utf-8") + "\n")
+    encode = _Encoders(unit)
+    batch: list[bytes] = []
+    for record in in_order(dump.records):
+        batch.append(_json(encode(record), 0))
+        if len(batch) >= BATCH:
+            out.write(b"\n".join(batch).decode("utf-8") + "\n")
+            batch.clear()
+    if batch:
+        out.write(b"\n".join(batch).decode("utf-8") + "\n")
 
 
 def _cell(name: str, value: Any) -> str:
     if value is None:
         return ""
     if name in _JSON_CELLS:
-        return jsonsafe.dumps(value, ensure_ascii=False)
+        return _json(value, 0).decode("utf-8")
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
 
 
 def write_csv(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
+    """The ``csv`` format: one table, :data:`CSV_COLUMNS`."""
     _check_unit(unit)
     writer = csv.writer(out, lineterminator="\n")
     # csv quotes a cell only for the characters of its line terminator: a lone CR (a note
@@ -118,10 +227,26 @@ def write_csv(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
     # written with every cell quoted (the same values, read back alike)
     quoting_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
-    for record in sorted_records(dump.records):
-        data = record_dict(record, unit)
+    derived = _derived(unit)
+    by_class: dict[type[Record], Callable[[Record], dict[str, Any]]] = {}
+    rows: list[list[str]] = []
+    for record in in_order(dump.records):
+        cls = type(record)
+        encode = by_class.get(cls)
+        if encode is None:
+            encode = by_class[cls] = record_encoder(cls, derived)
+        data = encode(record)
         row = [_cell(name, data.get(name)) for name in CSV_COLUMNS]
-        (quoting_all if any("\r" in cell for cell in row) else writer).writerow(row)
+        if any("\r" in cell for cell in row):
+            writer.writerows(rows)
+            rows.clear()
+            quoting_all.writerow(row)
+            continue
+        rows.append(row)
+        if len(rows) >= BATCH:
+            writer.writerows(rows)
+            rows.clear()
+    writer.writerows(rows)
 
 
 class Writer(Protocol):
@@ -191,14 +316,24 @@ def format_notes(dump: Dump, fmt: str) -> list[str]:
 
 
 def render(dump: Dump, fmt: str, *, unit: str = MG_DL, date_style: str | None = None) -> str:
-    """The whole output as one string (the CLI writes it atomically). ``date_style`` is for
-    the formats that write local dates as text (``libreview-csv``)."""
+    """The whole output as one string (for tests and small dumps: the CLI streams with
+    :func:`write`). ``date_style`` is for the formats that write local dates as text
+    (``libreview-csv``)."""
     buffer = io.StringIO()
     if date_style is not None and fmt in DATED_WRITERS:
         DATED_WRITERS[fmt](dump, buffer, unit=unit, date_style=date_style)
     else:
         WRITERS[fmt](dump, buffer, unit=unit)
     return buffer.getvalue()
+
+
+def write(dump: Dump, fmt: str, out: IO[str], *, unit: str = MG_DL,
+          date_style: str | None = None) -> None:
+    """Stream ``dump`` in format ``fmt`` onto ``out`` (``date_style``: as for :func:`render`)."""
+    if date_style is not None and fmt in DATED_WRITERS:
+        DATED_WRITERS[fmt](dump, out, unit=unit, date_style=date_style)
+    else:
+        WRITERS[fmt](dump, out, unit=unit)
 
 
 #: every format ``dump`` writes: the record formats above and the vendor upload shape

@@ -1,0 +1,163 @@
+"""The streaming writers (issue 16): the same bytes as the standard library's encoder on the
+same document, memory that does not grow with the dump, and no per-record reflection."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import io
+import json
+import tracemalloc
+from decimal import Decimal
+from typing import IO, Any
+
+import pytest
+
+from libre_usb.model import (
+    Dump,
+    HistoryRecord,
+    InsulinRecord,
+    NoteRecord,
+    Record,
+    TimeChangeRecord,
+    UnknownRecord,
+    record_encoder,
+)
+from libre_usb.output import export, timeline
+from libre_usb.reader.session import Session
+from libre_usb.simulator import VirtualReader
+from libre_usb.transport.interfaces.sim import SimTransport
+
+MODELS = ("libre", "libre2", "libre3", "neo", "insulinx")
+#: the writers themselves (conftest wraps the json one to validate its whole output)
+WRITERS = dict(export.WRITERS)
+
+
+def _reference(dump: Dump, fmt: str, unit: str) -> str:
+    """Each format as the standard library's encoder writes it (the writers before they
+    streamed): the oracle for the fast path."""
+    if fmt == "json":
+        return json.dumps(export.dump_document(dump, unit), ensure_ascii=False, indent=1) + "\n"
+    records = export.sorted_records(dump.records)
+    if fmt == "ndjson":
+        head = {"kind": "device", "format": export.FORMAT_NAME, "version": 1, "unit": unit,
+                "device": dump.device.to_dict(), "timezone": dump.timezone}
+        return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in
+                       [head, *(export.record_dict(r, unit) for r in records)])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(export.CSV_COLUMNS)
+    for record in records:
+        data = export.record_dict(record, unit)
+        writer.writerow(["" if data.get(name) is None else
+                         json.dumps(data[name], ensure_ascii=False) if name in ("raw", "fields")
+                         else ("true" if data[name] else "false")
+                         if isinstance(data[name], bool) else str(data[name])
+                         for name in export.CSV_COLUMNS])
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def placed(request: pytest.FixtureRequest) -> Dump:
+    reader = VirtualReader(request.param, seed=7, days=6)
+    dump = Session(SimTransport(reader), request.param).dump()
+    return timeline.place(dump, "Europe/Berlin")
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "csv"])
+@pytest.mark.parametrize("unit", ["mg/dL", "mmol/L"])
+def test_fast_writers_write_the_standard_librarys_bytes(placed: Dump, fmt: str,
+                                                        unit: str) -> None:
+    assert export.render(placed, fmt, unit=unit) == _reference(placed, fmt, unit)
+
+
+def _odd_records() -> list[Record]:
+    when = dt.datetime(2024, 3, 31, 2, 30)
+    return [
+        NoteRecord(record_id=1, source="$arresult?", record_type=2, local_time=when,
+                   text="emoji 😀, quote \" backslash \\ tab \t newline \n nul \x00 \u2028 é"),
+        InsulinRecord(record_id=2, source="$arresult?", record_type=2, local_time=None,
+                      units=Decimal("1.5"), raw=((40, "x,y"), (41, ""))),
+        TimeChangeRecord(record_id=3, source="$arresult?", record_type=5, local_time=when,
+                         old_time=when.replace(microsecond=250000), new_time=when),
+        HistoryRecord(record_id=4, source="$history?", record_type=0, local_time=when,
+                      utc=dt.datetime(2024, 3, 31, 5, 30, tzinfo=dt.timezone(
+                          dt.timedelta(hours=5))), time_status="ok", glucose_mg_dl=None),
+        HistoryRecord(record_id=5, source="$history?", record_type=0, local_time=when,
+                      utc=dt.datetime(2024, 3, 31, 0, 30, 1, 7, tzinfo=dt.timezone.utc),
+                      time_status="ok", glucose_mg_dl=40),
+        UnknownRecord(record_id=-1, source="$result?", record_type=-1, local_time=None,
+                      fields=("a", "", "ü")),
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "csv"])
+def test_fast_writers_on_odd_values(placed: Dump, fmt: str) -> None:
+    """Texts with every kind of escape, fractional seconds and other zones (written as _iso
+    writes them), missing times and values, unknown records."""
+    dump = dataclasses.replace(placed, records=tuple(_odd_records()))
+    for unit in ("mg/dL", "mmol/L"):
+        assert export.render(dump, fmt, unit=unit) == _reference(dump, fmt, unit)
+
+
+def test_records_out_of_order_are_written_in_order(placed: Dump) -> None:
+    ordered = tuple(export.sorted_records(placed.records))
+    half = len(ordered) // 2
+    shuffled = dataclasses.replace(placed, records=ordered[half:] + ordered[:half])
+    assert export.in_order(shuffled.records) is not shuffled.records
+    assert export.in_order(ordered) is ordered  # no copy when already in order
+    for fmt in ("json", "ndjson", "csv"):
+        assert export.render(shuffled, fmt) == _reference(shuffled, fmt, "mg/dL")
+
+
+class _Sink(io.TextIOBase):
+    """An output that keeps nothing, counting what was written."""
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    def write(self, text: str) -> int:
+        self.written += len(text)
+        return len(text)
+
+
+def _peak(dump: Dump, fmt: str) -> int:
+    sink: IO[str] = _Sink()  # type: ignore[assignment]
+    tracemalloc.start()
+    try:
+        WRITERS[fmt](dump, sink)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "csv"])
+def test_writers_stream_in_memory_that_does_not_grow_with_the_dump(fmt: str) -> None:
+    history = [HistoryRecord(record_id=i, source="$history?", record_type=0,
+                             local_time=dt.datetime(2024, 1, 1) + dt.timedelta(minutes=15 * i),
+                             glucose_mg_dl=100 + i % 50, raw=((8, "1"), (9, "0")))
+               for i in range(20000)]
+    small = Dump(device=_device(), records=tuple(history[:2000]))
+    large = Dump(device=_device(), records=tuple(history))
+    assert _peak(large, fmt) < 1.5 * _peak(small, fmt)
+
+
+def _device() -> Any:
+    from libre_usb.model import DeviceInfo
+
+    return DeviceInfo(model="libre", product_id=0x3650, serial="X")
+
+
+def test_to_dict_is_compiled_once_per_class_not_reflected_per_record(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    record = _odd_records()[0]
+    encoder = record_encoder(type(record))
+    assert record_encoder(type(record)) is encoder
+
+    def no_reflection(*args: object) -> None:
+        raise AssertionError("dataclasses.fields called while writing a record")
+
+    monkeypatch.setattr(dataclasses, "fields", no_reflection)
+    assert record.to_dict()["text"].startswith("emoji")
+    assert export.render(Dump(device=_device(), records=(record,)), "csv")
