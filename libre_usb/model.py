@@ -23,7 +23,7 @@ import enum
 import math
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 SCHEMA_VERSION = 1
 
@@ -81,6 +81,7 @@ ERROR_INVALID = 0x8000
 RawFields = tuple[tuple[int, str], ...]
 #: a record -> its JSON-ready dict
 RecordEncoder = Callable[["Record"], dict[str, Any]]
+R = TypeVar("R", bound="Record")
 
 
 _UTC = dt.timezone.utc
@@ -138,6 +139,17 @@ class Record:
         """A JSON-ready dict; ``kind`` first, then the fields in declaration order."""
         return record_encoder(type(self))(self)
 
+    def placed(self, utc: dt.datetime | None, time_status: str) -> Record:
+        """This record with ``utc`` and ``time_status`` set (:mod:`libre_usb.output.timeline`):
+        ``dataclasses.replace`` without its per-field reflection, for every record of a
+        dump. The copy shares every other value (all immutable)."""
+        clone = object.__new__(type(self))
+        state = clone.__dict__
+        state.update(self.__dict__)
+        state["utc"] = utc
+        state["time_status"] = time_status
+        return clone
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
         """Rebuild any record from :meth:`to_dict` output (dispatches on ``kind``)."""
@@ -170,6 +182,28 @@ _JSON_EXPRESSIONS: dict[str, str] = {
     "Decimal | None": "None if {v} is None else float({v})", "Decimal": "float({v})",
     "RawFields": "[[i, t] for i, t in {v}]", "tuple[str, ...]": "list({v})",
 }
+
+#: record class -> the defaults of its fields that have one
+_DEFAULTS: dict[type[Record], dict[str, Any]] = {}
+
+
+def new_record(cls: type[R], values: dict[str, Any]) -> R:
+    """``cls(**values)`` for parsers that make thousands of records: the frozen dataclass
+    ``__init__`` sets each field through ``object.__setattr__``, which costs more than the
+    rest of parsing a line; this fills the instance's dict at once. ``values`` must hold
+    every field that has no default (tests/test_formats_streaming.py checks the parsers'
+    records equal the ones ``__init__`` makes)."""
+    defaults = _DEFAULTS.get(cls)
+    if defaults is None:
+        defaults = _DEFAULTS[cls] = {
+            f.name: f.default for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING}
+    record = object.__new__(cls)
+    state = record.__dict__
+    state.update(defaults)
+    state.update(values)
+    return record
+
 
 #: (record class, derived fields, native times) -> its compiled encoder
 _ENCODERS: dict[tuple[type[Record], tuple[tuple[str, str], ...], bool], RecordEncoder] = {}

@@ -161,3 +161,20 @@ def test_to_dict_is_compiled_once_per_class_not_reflected_per_record(
     monkeypatch.setattr(dataclasses, "fields", no_reflection)
     assert record.to_dict()["text"].startswith("emoji")
     assert export.render(Dump(device=_device(), records=(record,)), "csv")
+
+
+def test_fast_history_records_equal_the_ones_init_makes() -> None:
+    """The history parser builds records with model.new_record (no per-field frozen
+    setattr): they are the very records the dataclass __init__ makes from the same values."""
+    from libre_usb.protocol.text.records import parse_lines
+
+    lines = [b"58012,12,4,8,19,22,33,13,1,0,0,0,0,95,3765,0",
+             b"58013,12,4,8,19,22,48,13,1,0,0,0,1,96,3780,32768",
+             b"58014,12,255,255,255,255,255,255,1,0,0,0,0,97,3795,0",
+             b"58015,12,4,8,19,22,48,13,1,0,0,0,7,98,3810,0"]
+    for record in parse_lines("libre_history", lines, "$history?"):
+        assert isinstance(record, HistoryRecord)
+        made = HistoryRecord(**{f.name: getattr(record, f.name)
+                                for f in dataclasses.fields(HistoryRecord)})
+        assert made == record and made.__dict__ == record.__dict__
+        assert hash(made.raw) == hash(record.raw)

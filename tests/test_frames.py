@@ -40,3 +40,27 @@ def test_wrong_report_size_is_a_protocol_error(size: int) -> None:
 def test_payload_too_long_to_build() -> None:
     with pytest.raises(ValueError, match="does not fit"):
         build_report(0x60, b"x" * 63)
+
+
+def test_the_fast_reader_reads_every_report_as_the_construct_definition_does() -> None:
+    """parse_report slices; HidReport (construct) is the definition: every type, every
+    length byte, payloads and paddings of every kind read alike, or are refused alike."""
+    import random
+
+    from libre_usb.protocol.frames import parse_report_construct
+
+    rng = random.Random(16)
+    for length in range(256):
+        for msg_type in (0x00, 0x22, 0x60, 0x71, 0xFF, rng.randrange(256)):
+            report = bytes([msg_type, length]) + rng.randbytes(62)
+            try:
+                expected: tuple[int, bytes] | None = parse_report_construct(report)
+            except Exception:
+                expected = None
+            if expected is None:
+                with pytest.raises(ProtocolError):
+                    parse_report(report)
+            else:
+                assert parse_report(report) == expected
+                assert parse_report(b"\x00" + report) == expected
+                assert parse_report(bytearray(report)) == expected

@@ -280,7 +280,7 @@ def segments(changes: Sequence[TimeChangeRecord], clock: dt.datetime | None,
 
 
 def _placed(record: Record, utc: dt.datetime | None, status: str) -> Record:
-    return dataclasses.replace(record, utc=utc, time_status=status)
+    return record.placed(utc, status)
 
 
 def _at(record: Record, segment: Segment) -> Record:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 
@@ -35,6 +36,7 @@ from ...model import (
     ScanRecord,
     TimeChangeRecord,
     UnknownRecord,
+    new_record,
 )
 from .layouts import ARRESULT, HISTORY, KNOWN_TYPES, RESULT, Layout, find, type_index
 from .reply import decode_text, reader_int
@@ -70,6 +72,11 @@ _CR, _LF = "\ue000", "\ue001"
 def _canonical(text: str) -> int:
     """A decimal field as the reader writes it (no sign, no leading zeros, no spaces); any
     other spelling raises ValueError, so the value can be kept verbatim instead."""
+    # the common case without building the number's text again: a few ASCII digits, no
+    # leading 0 (anything else takes the checks below)
+    if len(text) < 10 and text.isdigit() and text.isascii() and (
+            text[0] != "0" or len(text) == 1):
+        return int(text)
     value = reader_int(text)
     if value < 0 or str(value) != text:  # a reader's numbers are unsigned
         raise ValueError(f"{text!r} is not a plain decimal number")
@@ -81,8 +88,10 @@ def reader_time(fields: Fields, start: int, *, seconds: bool = True) -> dt.datet
     [, second]. ``None`` when the reader's clock was invalid (255s, or no such date)."""
     count = 6 if seconds else 5
     try:
-        parts = [_canonical(fields[start + i]) for i in range(count)]
-    except (IndexError, ValueError):
+        parts = [_canonical(text) for text in fields[start : start + count]]
+    except ValueError:
+        return None
+    if len(parts) < count:
         return None
     month, day, year, hour, minute = parts[:5]
     second = parts[5] if seconds else 0
@@ -114,8 +123,22 @@ TIME = frozenset(range(2, 8))
 
 def _raw(fields: Fields, known: Iterable[int]) -> tuple[tuple[int, str], ...]:
     """Every field not in ``known``, as ``(index, value)`` pairs: nothing is dropped."""
-    done = set(known)
-    return tuple((i, value) for i, value in enumerate(fields) if i not in done)
+    done = known if isinstance(known, (set, frozenset)) else set(known)
+    raw = tuple([(i, value) for i, value in enumerate(fields) if i not in done])
+    # readers repeat the same unknown fields line after line: keep one copy of each
+    shared = _RAW_SEEN.get(raw)
+    if shared is not None:
+        return shared
+    if len(_RAW_SEEN) >= _RAW_SEEN_MAX:
+        _RAW_SEEN.clear()
+    _RAW_SEEN[raw] = raw
+    return raw
+
+
+#: recent ``raw`` tuples, so equal ones are one object (a 35,000-record dump holds a few
+#: dozen distinct ones); bounded, so a long-running process does not keep them all
+_RAW_SEEN: dict[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]] = {}
+_RAW_SEEN_MAX = 4096
 
 
 def _time_known(when: dt.datetime | None, start: int = 2, count: int = 6) -> set[int]:
@@ -126,22 +149,33 @@ def _time_known(when: dt.datetime | None, start: int = 2, count: int = 6) -> set
 # -- decoders: one per kind of line, positions from the layout table --------------------------
 
 def _history(fields: Fields, layout: Layout) -> list[Record]:
+    # the bulk of every dump (96 lines a day): written out for speed, same rules as the
+    # other decoders (a field that is not a plain number makes the line an unknown record)
     at = layout.at
+    first, glucose, runtime, errors = at["first"], at["glucose"], at["runtime"], at["errors"]
     when = reader_time(fields, 2)
-    known = {0, 1} | _time_known(when)
-    return [
-        HistoryRecord(
-            record_id=_int(fields, 0, known),
-            source=HISTORY,
-            record_type=_int(fields, 1, known),
-            local_time=when,
-            glucose_mg_dl=_int(fields, at["glucose"], known),
-            sensor_runtime_min=_int(fields, at["runtime"], known),
-            first_after_insertion=_flag(fields, at["first"], known),
-            errors=_int(fields, at["errors"], known),
-            raw=_raw(fields, known),
-        )
-    ]
+    flag = fields[first] if first < len(fields) else ""
+    flag_known = flag in ("0", "1")
+    known = _history_known(first, glucose, runtime, errors, when is not None, flag_known)
+    return [new_record(HistoryRecord, {
+        "record_id": _canonical(fields[0]),
+        "source": HISTORY,
+        "record_type": _canonical(fields[1]),
+        "local_time": when,
+        "glucose_mg_dl": _canonical(fields[glucose]),
+        "sensor_runtime_min": _canonical(fields[runtime]),
+        "first_after_insertion": flag == "1",
+        "errors": _canonical(fields[errors]),
+        "raw": _raw(fields, known),
+    })]
+
+
+@functools.cache
+def _history_known(first: int, glucose: int, runtime: int, errors: int, time_valid: bool,
+                   flag_known: bool) -> frozenset[int]:
+    """The fields a history line of this layout decodes."""
+    known = {0, 1, glucose, runtime, errors} | (set(TIME) if time_valid else set())
+    return frozenset(known | ({first} if flag_known else set()))
 
 
 def _reading(reading_type: int, **kwargs: object) -> ReadingRecord:
