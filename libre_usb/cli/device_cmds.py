@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Callable, Iterator
@@ -302,7 +301,7 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
     status = status_line(quiet)
     with open_session(device, model, timeout, record_path, status,
                       shareable=redact is True, protocol=protocol) as session:
-        result: Dump = session.dump()
+        read = [session.dump()]
         retried = list(session.retried)
         recovered = dict(getattr(session, "recovered", {}))
         model_name = session.model.name
@@ -313,7 +312,9 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
         click.echo("note: the binary link recovered from "
                    + ", ".join(f"{count} x {what}" for what, count in sorted(recovered.items())),
                    err=True)
-    result = timeline.place(result, zone)
+    # handed over, not kept: placing holds each record once, and sorts them as every
+    # format writes them, so the writers stream without a copy (peak memory)
+    result: Dump = timeline.place_dump_owned(read.pop(), zone)
     if output is None and sys.stdout.isatty():
         # megabytes of JSON are no use on a screen: keep them in a file and say where
         output = default_output_name(model_name, fmt)
@@ -322,8 +323,6 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
                                       zone_source=zone.origin), output)
     else:
         shown = redact_dump(result) if redact else result
-        # in the order every format writes, once: the writers then stream without a copy
-        shown = dataclasses.replace(shown, records=tuple(export.sorted_records(shown.records)))
         shown_unit = unit or export.default_unit(shown, fmt)
         if output and output != "-":
             with atomic_write(output) as handle:

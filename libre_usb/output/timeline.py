@@ -62,6 +62,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime as dt
+import operator
 import os
 import warnings
 import zoneinfo
@@ -297,22 +298,48 @@ def _at(record: Record, segment: Segment) -> Record:
 def place_records(records: Sequence[Record], clock: dt.datetime | None,
                   zone: dt.tzinfo) -> list[Record]:
     """``records`` with ``utc`` and ``time_status`` filled in, in the same order."""
+    out = list(records)
+    place_in_list(out, clock, zone)
+    return out
+
+
+def place_in_list(records: list[Record], clock: dt.datetime | None, zone: dt.tzinfo) -> None:
+    """:func:`place_records` on a list the caller owns, replacing each record by its placed
+    copy as it goes: the unplaced one is freed at once, so placing a dump does not hold it
+    twice (the ``dump`` command's peak memory)."""
     changes = time_changes(records)
     parts = segments(changes, clock, zone)
     change_ids = [change.record_id for change in changes]
-    out: list[Record] = []
-    for record in records:
+    for index, record in enumerate(records):
         if record.local_time is None:
-            out.append(_placed(record, None, INVALID))
+            records[index] = _placed(record, None, INVALID)
         elif record.source in ID_SOURCES:
-            out.append(_at(record, parts[bisect.bisect_right(change_ids, record.record_id)]))
+            records[index] = _at(record,
+                                 parts[bisect.bisect_right(change_ids, record.record_id)])
         else:
             matches = [segment for segment in parts if segment.contains(record.local_time)]
             if len(matches) == 1:
-                out.append(_at(record, matches[0]))
+                records[index] = _at(record, matches[0])
             else:
-                out.append(_placed(record, None, AMBIGUOUS))
-    return out
+                records[index] = _placed(record, None, AMBIGUOUS)
+
+
+def place_dump_owned(dump: Dump, zone: str | Zone | zoneinfo.ZoneInfo | None = None) -> Dump:
+    """:func:`place` for a caller that drops ``dump`` right after (the ``dump`` command):
+    the same result, in records sorted as every format writes them, made without holding
+    the dump twice."""
+    if isinstance(zone, Zone):
+        zone = zone.tzinfo
+    tz = zone if isinstance(zone, zoneinfo.ZoneInfo) else resolve_zone(zone)
+    records = list(dump.records)
+    clock, empty = dump.device.clock, dataclasses.replace(dump, records=())
+    del dump  # the caller's reference is the only other one left to the records' tuple
+    place_in_list(records, clock, tz)
+    # the formats' order (source, then id; stable): two sorts on existing values, so no
+    # key tuples are made per record
+    records.sort(key=operator.attrgetter("record_id"))
+    records.sort(key=operator.attrgetter("source"))
+    return dataclasses.replace(empty, records=tuple(records), timezone=tz.key)
 
 
 def place(dump: Dump, zone: str | Zone | zoneinfo.ZoneInfo | None = None) -> Dump:

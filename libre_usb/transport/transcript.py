@@ -184,6 +184,7 @@ class ReplayTransport(Transport):
                 if not self._queue:
                     self._next_at = time.monotonic()
                 self._queue.extend(exchange.replies)
+                exchange.replies = []  # served: the queue holds them until read, no longer
                 return
         raise NotInTranscript(f"the transcript has no unused exchange for {describe(report)}")
 
