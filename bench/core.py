@@ -8,7 +8,9 @@ function (or a module with one).
 
 Every comparison runs both sides in the same run, interleaved round by round (ours, theirs,
 ours, theirs...), and keeps each side's best round, so a machine that slows down part way
-through slows both sides alike.
+through slows both sides alike. Times are CPU times (of this process, or of a child process
+from ``wait4``) wherever the case allows, so other people's work on a shared machine does
+not count; only the paced case is about wall time, by its nature.
 """
 
 from __future__ import annotations
@@ -100,15 +102,19 @@ def case(name: str) -> Callable[[Case], Case]:
 
 def interleaved(rounds: int, ours: Callable[[], object], theirs: Callable[[], object]
                 ) -> tuple[float, float]:
-    """Best wall time of each side over ``rounds`` rounds, the sides taking turns."""
+    """Best CPU time of each side over ``rounds`` rounds, the sides taking turns.
+
+    CPU time of this process (``time.process_time``), not wall time: on a shared machine a
+    side's wall time counts every moment another process held the core, which has nothing
+    to do with either side's code."""
     best_ours = best_theirs = float("inf")
     for _ in range(rounds):
-        start = time.perf_counter()
+        start = time.process_time()
         ours()
-        best_ours = min(best_ours, time.perf_counter() - start)
-        start = time.perf_counter()
+        best_ours = min(best_ours, time.process_time() - start)
+        start = time.process_time()
         theirs()
-        best_theirs = min(best_theirs, time.perf_counter() - start)
+        best_theirs = min(best_theirs, time.process_time() - start)
     return best_ours, best_theirs
 
 
@@ -147,6 +153,17 @@ def python_env() -> dict[str, str]:
 def run_ours(args: list[str]) -> Process:
     """``libre-dump ARGS`` as its own process (``python -m libre_usb``)."""
     return run_process([sys.executable, "-m", "libre_usb", *args], env=python_env())
+
+
+def peak_rss_of_ours(args: list[str], workdir: Path) -> tuple[Process, int]:
+    """``libre-dump ARGS`` and its own peak resident memory in bytes (bench/peak.py)."""
+    peak_file = workdir / "peak.kib"
+    peak_file.unlink(missing_ok=True)
+    done = run_process([sys.executable, "-m", "bench.peak", "libre_usb", *args],
+                       env={**python_env(), "LIBRE_BENCH_PEAK": str(peak_file)})
+    if not peak_file.exists():
+        raise RuntimeError(f"no peak memory reported: {done.stderr.strip()[-300:]}")
+    return done, int(peak_file.read_text()) * 1024
 
 
 def run_python(args: list[str]) -> Process:
