@@ -153,7 +153,17 @@ def _json(value: Any, indent: int) -> bytes:
     try:
         return msgspec.json.format(msgspec.json.encode(value), indent=indent)
     except (msgspec.EncodeError, UnicodeError):
-        return jsonsafe.dumps(value, indent=indent or None).encode("utf-8")
+        return jsonsafe.dumps(value, indent=indent or None, default=_time_text).encode("utf-8")
+
+
+def _time_text(value: Any) -> str:
+    """The datetimes the fast encoders leave to msgspec, as msgspec writes them (whole
+    seconds, naive or UTC), for the standard library's encoder."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.isoformat(timespec="seconds")
+        return value.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def write_json(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
