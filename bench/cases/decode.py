@@ -25,46 +25,18 @@ from libre_usb.model import Record
 from libre_usb.protocol.connection import HostConnection, State, TextResponse
 from libre_usb.protocol.text.records import PARSERS, parse_lines
 from libre_usb.protocol.text.reply import parse_multirecord
-from libre_usb.reader.session import Session
-from libre_usb.simulator.content import generate
-from libre_usb.simulator.reader import VirtualReader
-from libre_usb.transport.interface import Transport
-from libre_usb.transport.interfaces.sim import SimTransport
 
 from ..core import Context, Row, case, have_freestyle_hid, interleaved
+from .tapped import reply_reports
 
 COMMAND = "$history?"
 
 
-class _Tap(Transport):
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.product_id = inner.product_id
-        self.received: list[bytes] = []
-
-    def write(self, report: bytes) -> None:
-        self.inner.write(report)
-
-    def read(self, timeout_ms: int) -> bytes | None:
-        data = self.inner.read(timeout_ms)
-        if data is not None:
-            self.received.append(data)
-        return data
-
-
 def history_reports(records: int, seed: int = 63) -> list[bytes]:
     """The IN reports of one ``$history?`` reply of ``records`` records."""
-    reader = VirtualReader("libre", seed=seed, days=1)
-    history = generate(seed, days=records // 80 + 5).history
-    if len(history) < records:
-        raise RuntimeError(f"the virtual reader made only {len(history)} history records")
-    reader.content.history[:] = history[-records:]
-    tap = _Tap(SimTransport(reader))
-    session = Session(tap, "libre")
-    session.open()
-    start = len(tap.received)
-    session.command(COMMAND)
-    return tap.received[start:]
+    reports, _ = reply_reports("libre", records, records // 80 + 5, COMMAND, seed=seed,
+                               reader_days=1)
+    return reports
 
 
 def ours(reports: list[bytes]) -> list[Record]:

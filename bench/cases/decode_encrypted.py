@@ -20,48 +20,18 @@ from typing import Any
 from libre_usb.protocol.connection import HostConnection, State, TextResponse
 from libre_usb.protocol.crypto.link import ALWAYS_CLEAR, SessionCipher
 from libre_usb.protocol.text.reply import parse_multirecord
-from libre_usb.reader.session import Session
-from libre_usb.simulator import VirtualReader
-from libre_usb.simulator.content import generate
-from libre_usb.transport.interface import Transport
-from libre_usb.transport.interfaces.sim import SimTransport
 
 from ..core import Context, Row, case, have_freestyle_hid, interleaved
+from .tapped import reply_reports
 
 COMMAND = "$history?"
 
 
-class _Tap(Transport):
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.product_id = inner.product_id
-        self.received: list[bytes] = []
-
-    def write(self, report: bytes) -> None:
-        self.inner.write(report)
-
-    def read(self, timeout_ms: int) -> bytes | None:
-        data = self.inner.read(timeout_ms)
-        if data is not None:
-            self.received.append(data)
-        return data
-
-
 def capture(records: int) -> tuple[list[bytes], int, int]:
     """(encrypted reports of one $history? reply, session enc key, session MAC key)."""
-    reader = VirtualReader("libre2", seed=63)
-    history = generate(63, days=records // 96 + 2).history
-    if len(history) < records:
-        raise RuntimeError(f"the generator made only {len(history)} history records")
-    reader.content.history[:] = history[-records:]
-    tap = _Tap(SimTransport(reader))
-    session = Session(tap, "libre2")
-    session.open()
+    stream, session = reply_reports("libre2", records, records // 96 + 2, COMMAND)
     cipher = session.conn.cipher
     assert isinstance(cipher, SessionCipher)
-    start = len(tap.received)
-    session.command(COMMAND)
-    stream = tap.received[start:]
     if any(r[0] in ALWAYS_CLEAR for r in stream):
         raise RuntimeError("the captured stream has clear reports in it (keepalives?)")
     return stream, cipher.enc_key, cipher.mac_key
