@@ -152,7 +152,23 @@ class Record:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
-        """Rebuild any record from :meth:`to_dict` output (dispatches on ``kind``)."""
+        """Rebuild any record from :meth:`to_dict` output (dispatches on ``kind``).
+
+        A value of the wrong JSON type is refused (TypeError), a malformed time too
+        (ValueError). The record is made by its class's compiled decoder
+        (:func:`record_decoder`); anything that decoder does not take as it is goes the
+        general way below, which gives the same record or the error."""
+        kind = data.get("kind") if isinstance(data, dict) else None
+        target = _CLASS_OF_KIND.get(kind) if isinstance(kind, str) else None
+        if target is not None:
+            record = record_decoder(target)(data)
+            if record is not None:
+                return record
+        return cls._from_dict_checked(data)
+
+    @classmethod
+    def _from_dict_checked(cls, data: dict[str, Any]) -> Record:
+        """:meth:`from_dict` field by field through the general checks."""
         target = RECORD_CLASSES[Kind(data["kind"])]
         kwargs: dict[str, Any] = {}
         for field in dataclasses.fields(target):
@@ -256,6 +272,122 @@ def record_encoder(cls: type[Record], derived: tuple[tuple[str, str], ...] = (),
 
 #: output-only fields :func:`record_encoder` can add, by name (filled by the output layer)
 DERIVED: dict[str, Callable[[Any], Any]] = {}
+
+#: a JSON-decoded dict -> its record, or None when it needs the general checks
+RecordDecoder = Callable[[dict[str, Any]], "Record | None"]
+_DECODERS: dict[type[Record], RecordDecoder] = {}
+_MISSING = object()
+
+#: per annotation: (the test a JSON value passes as it is, the expression making the field's
+#: value of it), both of ``{v}``; the test is the one :func:`_checked` makes, for exactly
+#: the types a JSON parser makes (a value of any other type takes the general way)
+_FAST_CHECKS: dict[str, tuple[str, str]] = {
+    "int": ("type({v}) is int and -LIMIT < {v} < LIMIT", "{v}"),
+    "int | None": ("{v} is None or (type({v}) is int and -LIMIT < {v} < LIMIT)", "{v}"),
+    "str": ("type({v}) is str", "{v}"),
+    "str | None": ("{v} is None or type({v}) is str", "{v}"),
+    "bool": ("type({v}) is bool", "{v}"),
+    "dt.datetime | None": ("{v} is None or type({v}) is str", "_time_{aware}({v})"),
+    "Decimal | None": ("{v} is None or ((type({v}) is int or type({v}) is float)"
+                       " and -LIMIT < {v} < LIMIT)",
+                       "None if {v} is None else Decimal(str({v}))"),
+    "RawFields": ("type({v}) is list", "_raw_tuple({v})"),
+    "tuple[str, ...]": ("type({v}) is list and all(type(i) is str for i in {v})",
+                        "tuple({v})"),
+}
+
+
+class _Refused(Exception):
+    """A value the compiled decoder leaves to the general checks."""
+
+
+def _time_naive(value: str | None) -> dt.datetime | None:
+    """:func:`_parse_time` of a reader time, for the compiled decoders."""
+    if not value:
+        return None
+    parsed = _fromisoformat(value)
+    if parsed.tzinfo is not None:
+        raise _Refused
+    return parsed
+
+
+def _time_aware(value: str | None) -> dt.datetime | None:
+    """:func:`_parse_time` of a ``utc`` time, for the compiled decoders."""
+    if not value:
+        return None
+    if value[-1] != "Z":
+        raise _Refused
+    return _fromisoformat(value[:-1]).replace(tzinfo=_UTC)
+
+
+_fromisoformat = dt.datetime.fromisoformat
+
+#: recent ``raw`` tuples read back, so equal ones are one object (as the parsers share them)
+_RAW_READ: dict[tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]] = {}
+
+
+def _raw_tuple(value: list[list[Any]]) -> tuple[tuple[int, str], ...]:
+    """A ``raw`` JSON list as the record holds it (:func:`_checked`'s test on the way)."""
+    for item in value:
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not int or type(
+                item[1]) is not str:
+            raise _Refused
+    raw = tuple([(index, text) for index, text in value])
+    shared = _RAW_READ.get(raw)
+    if shared is not None:
+        return shared
+    if len(_RAW_READ) >= 4096:
+        _RAW_READ.clear()
+    _RAW_READ[raw] = raw
+    return raw
+
+
+def record_decoder(cls: type[Record]) -> RecordDecoder:
+    """The function that makes a record of class ``cls`` from its JSON dict (what
+    :meth:`Record.to_dict` wrote), generated once per class like :func:`record_encoder`.
+
+    It takes the values it can check at a glance (the JSON types :func:`_checked` wants,
+    numbers within its bound) and returns None for anything else, a missing field without
+    a default included, so :meth:`Record.from_dict` then goes the general way and refuses
+    the value with the same error as before (tests/test_formats_streaming.py compares both
+    ways)."""
+    decoder = _DECODERS.get(cls)
+    if decoder is not None:
+        return decoder
+    namespace: dict[str, Any] = {
+        "LIMIT": _NUMBER_LIMIT, "M": _MISSING, "Decimal": Decimal, "_time_True": _time_aware,
+        "_time_False": _time_naive, "_raw_tuple": _raw_tuple, "_Refused": _Refused,
+        "new": object.__new__, "cls": cls}
+    lines = ["def decode(d):", "    get = d.get", "    try:"]
+    names = []
+    for number, field in enumerate(dataclasses.fields(cls)):
+        check, make = _FAST_CHECKS.get(str(field.type), ("False", "{v}"))
+        v = f"v{number}"
+        names.append((field.name, v))
+        lines.append(f"        {v} = get({field.name!r}, M)")
+        if field.default is not dataclasses.MISSING:
+            namespace[f"D{number}"] = field.default
+            lines.append(f"        if {v} is M:")
+            lines.append(f"            {v} = D{number}")
+            lines.append(f"        elif not ({check.format(v=v)}):")
+            lines.append("            return None")
+            lines.append("        else:")
+            lines.append(f"            {v} = {make.format(v=v, aware=field.name == 'utc')}")
+        else:  # M fails every check: the general way raises for the missing field
+            lines.append(f"        if not ({check.format(v=v)}):")
+            lines.append("            return None")
+            lines.append(f"        {v} = {make.format(v=v, aware=field.name == 'utc')}")
+    lines.append("    except (_Refused, TypeError, ValueError, OverflowError, ArithmeticError):")
+    lines.append("        return None")
+    lines.append("    record = new(cls)")
+    lines.append("    record.__dict__.update({"
+                 + ", ".join(f"{name!r}: {v}" for name, v in names) + "})")
+    lines.append("    return record")
+    exec(compile("\n".join(lines) + "\n", f"<record decoder {cls.__name__}>", "exec"),  # noqa: S102
+         namespace)
+    compiled: RecordDecoder = namespace["decode"]
+    _DECODERS[cls] = compiled
+    return compiled
 
 
 _TIME_FIELDS = {"local_time", "utc", "old_time", "new_time"}
@@ -498,6 +630,8 @@ RECORD_CLASSES: dict[Kind, type[Record]] = {
     Kind.EVENT: EventRecord,
     Kind.UNKNOWN: UnknownRecord,
 }
+#: the record class of each ``kind`` value
+_CLASS_OF_KIND: dict[str, type[Record]] = {kind.value: cls for kind, cls in RECORD_CLASSES.items()}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,6 +32,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from ..errors import InputError
 from ..model import SCHEMA_VERSION as MODEL_VERSION
 from ..model import (
@@ -159,12 +161,24 @@ def _placement(dump: Dump) -> dict[str, Any]:
     return out
 
 
+def _body(text: str) -> Any:
+    """A stored record's JSON, parsed (msgspec, in C; the standard library's parser for
+    what msgspec refuses, such as an escaped lone surrogate, which json.loads reads)."""
+    try:
+        return _decode_json(text)
+    except msgspec.MsgspecError:
+        return json.loads(text)
+
+
+_decode_json = msgspec.json.Decoder().decode
+_KINDS = frozenset(kind.value for kind in Kind)
+
+
 def _record_from_body(body: dict[str, Any]) -> Record:
     """A record from its archived JSON; a kind this version does not know becomes an
     ``unknown`` record holding the whole JSON, so nothing is lost on the way out."""
-    try:
-        Kind(body.get("kind"))
-    except ValueError:
+    kind = body.get("kind")
+    if not isinstance(kind, str) or kind not in _KINDS:
         local = body.get("local_time")
         return UnknownRecord(
             record_id=int(body.get("record_id", 0)), source=str(body.get("source", "")),
@@ -439,8 +453,8 @@ class Archive:
         zone of the newest dump), for every output format."""
         reader_id, _ = self._pick(serial)
         device, zone, _ = self._head(reader_id)
-        records = tuple(_record_from_body(json.loads(body))
-                        for (body,) in self._rows(reader_id, period, "body"))
+        records = tuple(_record_from_body(_body(text))
+                        for (text,) in self._rows(reader_id, period, "body"))
         return Dump(device=device, records=records, timezone=zone)
 
     def bodies(self, serial: str | None = None, period: Period = ALL

@@ -15,6 +15,7 @@ lossless. ``unit="mmol/L"`` adds ``glucose_mmol_l`` next to every ``glucose_mg_d
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -34,6 +35,8 @@ from ..model import (
     Dump,
     Kind,
     Record,
+    _iso,
+    _to_json,
     record_encoder,
     sorted_records,
 )
@@ -228,6 +231,64 @@ def _cell(name: str, value: Any) -> str:
     return str(value)
 
 
+#: per annotation: a record field's CSV cell, as an expression of its value ``{v}``: what
+#: :func:`_cell` makes of the value :func:`record_dict` gives (tests compare the two)
+_CELL_EXPRESSIONS: dict[str, str] = {
+    "int": "str({v})", "str": "{v}", "int | None": "'' if {v} is None else str({v})",
+    "str | None": "'' if {v} is None else {v}", "bool": "'true' if {v} else 'false'",
+    "dt.datetime | None": "'' if {v} is None else _iso({v})",
+    "Decimal | None": "'' if {v} is None else str(float({v}))",
+    "RawFields": "_raw_cell({v})", "tuple[str, ...]": "_cell('fields', list({v}))",
+}
+
+
+def _raw_cell(raw: tuple[tuple[int, str], ...]) -> str:
+    """The ``raw`` cell: the JSON of its pairs, made once for each distinct tuple (readers
+    repeat the same unknown fields line after line, and the parsers share equal tuples)."""
+    cell = _RAW_CELLS.get(raw)
+    if cell is None:
+        cell = _cell("raw", [[index, text] for index, text in raw])
+        if len(_RAW_CELLS) >= 4096:
+            _RAW_CELLS.clear()
+        _RAW_CELLS[raw] = cell
+    return cell
+
+
+_RAW_CELLS: dict[tuple[tuple[int, str], ...], str] = {}
+_CSV_ROWS: dict[tuple[type[Record], str], Callable[[Record], list[str]]] = {}
+
+
+def csv_row(cls: type[Record], unit: str = MG_DL) -> Callable[[Record], list[str]]:
+    """The function that makes the CSV row (:data:`CSV_COLUMNS`) of a record of class
+    ``cls``, generated once per class and unit from the class's fields: the cells
+    :func:`_cell` makes of :func:`record_dict`, without the dict and per-cell type tests."""
+    key = (cls, unit)
+    compiled = _CSV_ROWS.get(key)
+    if compiled is not None:
+        return compiled
+    fields = {field.name: str(field.type) for field in dataclasses.fields(cls)}
+    derived = dict((name, after) for after, name in _derived(unit))
+    cells: list[str] = []
+    for name in CSV_COLUMNS:
+        if name == "kind":
+            cells.append(repr(cls.kind.value))
+        elif name in derived and derived[name] in fields:
+            cells.append(f"_cell({name!r}, DERIVED[{name!r}](r.{derived[name]}))")
+        elif name not in fields:
+            cells.append("''")
+        elif fields[name] not in _CELL_EXPRESSIONS:
+            cells.append(f"_cell({name!r}, _to_json(r.{name}))")
+        else:
+            cells.append(_CELL_EXPRESSIONS[fields[name]].format(v=f"r.{name}"))
+    source = "def row(r):\n    return [" + ", ".join(cells) + "]\n"
+    namespace: dict[str, Any] = {"_cell": _cell, "_to_json": _to_json, "_iso": _iso,
+                                 "_raw_cell": _raw_cell, "DERIVED": DERIVED}
+    exec(compile(source, f"<csv row {cls.__name__}>", "exec"), namespace)  # noqa: S102
+    made: Callable[[Record], list[str]] = namespace["row"]
+    _CSV_ROWS[key] = made
+    return made
+
+
 def write_csv(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
     """The ``csv`` format: one table, :data:`CSV_COLUMNS`."""
     _check_unit(unit)
@@ -237,17 +298,15 @@ def write_csv(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
     # written with every cell quoted (the same values, read back alike)
     quoting_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
-    derived = _derived(unit)
-    by_class: dict[type[Record], Callable[[Record], dict[str, Any]]] = {}
+    by_class: dict[type[Record], Callable[[Record], list[str]]] = {}
     rows: list[list[str]] = []
     for record in in_order(dump.records):
         cls = type(record)
-        encode = by_class.get(cls)
-        if encode is None:
-            encode = by_class[cls] = record_encoder(cls, derived)
-        data = encode(record)
-        row = [_cell(name, data.get(name)) for name in CSV_COLUMNS]
-        if any("\r" in cell for cell in row):
+        make = by_class.get(cls)
+        if make is None:
+            make = by_class[cls] = csv_row(cls, unit)
+        row = make(record)
+        if "\r" in "".join(row):
             writer.writerows(rows)
             rows.clear()
             quoting_all.writerow(row)
