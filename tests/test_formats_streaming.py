@@ -215,3 +215,38 @@ def test_compiled_decoders_read_every_record_as_the_general_checks_do(placed: Du
                 assert _both_ways(changed)[0] == _both_ways(changed)[1], (name, value)
             missing = {key: value for key, value in data.items() if key != name}
             assert _both_ways(missing)[0] == _both_ways(missing)[1], name
+
+
+def test_record_readers_read_the_archived_text_as_the_general_way_does(placed: Dump) -> None:
+    """model.record_reader (msgspec into a struct generated from the class, then the same
+    checks) against json.loads + the general field-by-field way, on the text the archive
+    keeps of every record (json.dumps of to_dict) and on spoiled texts: the same record, or
+    None where the general way is left to decide (which then refuses or reads it)."""
+    from libre_usb.model import read_record
+
+    spoilers: list[Any] = [None, "", "x", 1, -1, 10 ** 10, 10 ** 30, 1.5, 1e300, True, [],
+                           [[1]], [[1, "a"]], [[True, "a"]], [["1", "a"]], [[1, "a", 2]], {},
+                           "2024-05-01T12:00:00", "2024-05-01T12:00:00Z", "2024-05-01 12:00:00",
+                           "2024-05-01T12:00:00+02:00", "2024-13-01", "2024-05-01t12:00:00z",
+                           "\ud800"]
+    seen: set[str] = set()
+    for record in placed.records:
+        data = record.to_dict()
+        text = json.dumps(data, ensure_ascii=False)
+        read = read_record(record.kind.value, text)
+        assert read is not None and type(read) is type(record)
+        assert read.__dict__ == record.__dict__
+        if record.kind.value in seen:
+            continue
+        seen.add(record.kind.value)
+        variants = [{**data, name: value} for name in data if name != "kind"
+                    for value in spoilers]
+        variants += [{k: v for k, v in data.items() if k != name} for name in data]
+        variants.append({**data, "kind": "note" if record.kind.value != "note" else "food"})
+        for changed in variants:
+            text = json.dumps(changed, ensure_ascii=False)
+            fast = read_record(record.kind.value, text)
+            if fast is None:
+                continue
+            general = Record.from_dict(json.loads(text))
+            assert type(fast) is type(general) and fast.__dict__ == general.__dict__, changed

@@ -44,6 +44,7 @@ from ..model import (
     ReadingRecord,
     Record,
     UnknownRecord,
+    read_record,
 )
 from ..output import timeline
 from ..output.identity import kind_rank, lines
@@ -453,8 +454,10 @@ class Archive:
         zone of the newest dump), for every output format."""
         reader_id, _ = self._pick(serial)
         device, zone, _ = self._head(reader_id)
-        records = tuple(_record_from_body(_body(text))
-                        for (text,) in self._rows(reader_id, period, "body"))
+        # each record straight from its text where the class's reader takes it, else the
+        # general way (model.record_reader): the same records, or the same refusal
+        records = tuple(read_record(kind, text) or _record_from_body(_body(text))
+                        for kind, text in self._rows(reader_id, period, "kind, body"))
         return Dump(device=device, records=records, timezone=zone)
 
     def bodies(self, serial: str | None = None, period: Period = ALL
