@@ -15,6 +15,10 @@ Writing (:func:`dumps`): strict JSON only. ``NaN``/``Infinity`` raise (they must
 a writer: values are range-checked where they enter the data model), and a string that
 cannot be UTF-8 (a lone surrogate) is written as a ``\\u`` escape instead of failing.
 
+Writing fast (:func:`dumps_fast`): the same text as :func:`dumps` with ``ensure_ascii=False``
+and ``indent`` 1 (or one line), made by msgspec in C; the standard library's encoder with an
+indent always takes its pure-Python path.
+
 Sans-I/O: no files here; :mod:`libre_usb.inputs` reads files and pipes with a size bound.
 """
 
@@ -170,4 +174,20 @@ def dumps(value: Any, **options: Any) -> str:
     return text
 
 
-__all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_VALUES", "Budget", "dumps", "loads"]
+__all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_VALUES", "Budget", "dumps", "dumps_fast", "loads"]
+
+
+def dumps_fast(value: Any, indent: int = 0, default: Any = None) -> bytes:
+    """``value`` as UTF-8 JSON text, byte for byte what :func:`dumps` writes with
+    ``ensure_ascii=False`` and ``indent=indent`` (0: one line, ``", "`` and ``": "``
+    between items), but made by msgspec. A value msgspec will not write (a string with a
+    lone surrogate) goes through :func:`dumps` (with ``default`` for what the standard
+    library cannot write), which escapes it: strict JSON either way. Floats must be finite
+    (values are range-checked where they enter the data model): msgspec would write
+    ``null`` where :func:`dumps` raises."""
+    import msgspec
+
+    try:
+        return msgspec.json.format(msgspec.json.encode(value), indent=indent)
+    except (msgspec.EncodeError, UnicodeError):
+        return dumps(value, indent=indent or None, default=default).encode("utf-8")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
 import zoneinfo
 from collections import Counter
@@ -169,3 +170,23 @@ def test_cli_writes_each_file(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.stderr
         items = json.loads(out.read_text(encoding="utf-8"))
         assert isinstance(items, list) and items
+
+
+def test_identifiers_are_rfc_4122_uuid5_and_the_bytes_are_the_standard_encoders(
+        dump: Dump) -> None:
+    """The identifier is computed without uuid.UUID, the file without json.dump's
+    pure-Python indenting encoder: both compared with the standard library's."""
+    import uuid
+
+    for serial, source, record_id, part, what in [
+            ("JGMB123-A0001", "$history?", 1, 0, ""), ("", "$arresult?", 2 ** 31, 3, "x"),
+            ("Seri\u00e4l \U0001f600", "binary:result", 0, 1, "sensor-start")]:
+        name = f"{serial}/{source}/{record_id}/{part}" + (f"/{what}" if what else "")
+        assert nightscout.identifier(serial, source, record_id, part, what) == str(
+            uuid.uuid5(nightscout.NAMESPACE, name))
+    when = dt.datetime(2024, 5, 1, 12, 0, 0, 987654, tzinfo=dt.timezone.utc)
+    assert nightscout._iso(when) == when.strftime("%Y-%m-%dT%H:%M:%S.987Z")
+    out = io.StringIO()
+    nightscout.write(dump, out)
+    assert out.getvalue() == json.dumps(nightscout.documents(dump), ensure_ascii=False,
+                                        indent=1) + "\n"

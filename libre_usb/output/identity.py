@@ -14,6 +14,7 @@ four values, so re-posting an overlapping dump names every record the same way.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from ..model import Kind, Record
@@ -41,13 +42,21 @@ def lines(records: Iterable[Record]) -> dict[LineKey, list[Record]]:
 
 def parts(records: Sequence[Record]) -> list[int]:
     """The part number of each record of ``records`` (same order as given)."""
-    ranked: dict[LineKey, list[tuple[int, int]]] = {}
-    for position, record in enumerate(records):
-        ranked.setdefault((record.source, record.record_id), []).append(
-            (kind_rank(record.kind.value), position))
+    keys = [(record.source, record.record_id) for record in records]
+    shared = {key for key, count in Counter(keys).items() if count > 1}
     out = [0] * len(records)
+    if not shared:
+        return out
+    ranked: dict[LineKey, list[tuple[int, int]]] = {}
+    ranks: dict[type[Record], int] = {}
+    for position, key in enumerate(keys):
+        if key in shared:
+            cls = type(records[position])
+            rank = ranks.get(cls)
+            if rank is None:
+                rank = ranks[cls] = kind_rank(cls.kind.value)
+            ranked.setdefault(key, []).append((rank, position))
     for items in ranked.values():
-        if len(items) > 1:
-            for part, (_, position) in enumerate(sorted(items)):
-                out[position] = part
+        for part, (_, position) in enumerate(sorted(items)):
+            out[position] = part
     return out

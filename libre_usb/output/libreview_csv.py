@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import operator
 from collections.abc import Callable
 from decimal import Decimal
 from typing import IO, Any
@@ -55,6 +56,7 @@ from ..model import (
     NoteRecord,
     ReadingRecord,
     Record,
+    ScanRecord,
 )
 from . import describe
 from .identity import parts
@@ -110,13 +112,16 @@ def _glucose(value: int, unit: str) -> str:
     return str(value) if unit == MG_DL else str(mmol_l(value))
 
 
+_GLUCOSE_COLUMNS = {HISTORIC: 4, SCAN: 5, STRIP: 14}
+
+
 def row_of(record: Record, unit: str) -> tuple[int, dict[int, str]]:
     """(record type, {column index: cell}) of one record."""
-    glucose_columns = {HISTORIC: 4, SCAN: 5, STRIP: 14}
+    glucose_columns = _GLUCOSE_COLUMNS
     if isinstance(record, HistoryRecord | ReadingRecord) and not isinstance(record,
                                                                             KetoneRecord):
         kind = HISTORIC if isinstance(record, HistoryRecord) else (
-            SCAN if record.kind.value == "scan" else STRIP)
+            SCAN if isinstance(record, ScanRecord) else STRIP)
         out_of_range = getattr(record, "out_of_range", None)
         if record.invalid or (record.glucose_mg_dl is None and out_of_range is None):
             return OTHER, {13: describe.invalid_reading(record)}
@@ -185,9 +190,17 @@ def write(dump: Dump, out: IO[str], *, unit: str = MG_DL,
         record_type, cells = row_of(record, unit)
         rows.append((record_type, record.local_time, record.source, record.record_id, part,
                      cells))
-    rows.sort(key=lambda row: row[:5])
+    rows.sort(key=operator.itemgetter(0, 1, 2, 3, 4))
+    blank: list[Any] = [device, serial, "", 0] + [""] * 15
+    batch: list[list[Any]] = []
     for record_type, when, _, _, _, cells in rows:
-        line: list[Any] = [device, serial, style(when), record_type] + [""] * 15
+        line = blank.copy()
+        line[2] = style(when)
+        line[3] = record_type
         for index, cell in cells.items():
             line[index] = cell
-        writer.writerow(line)
+        batch.append(line)
+        if len(batch) >= 512:
+            writer.writerows(batch)
+            batch.clear()
+    writer.writerows(batch)

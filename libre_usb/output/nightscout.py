@@ -26,11 +26,12 @@ or no zone) has no ``date`` to give: it is left out, and counted (:func:`left_ou
 from __future__ import annotations
 
 import datetime as dt
-import json
+import hashlib
 import uuid
 from typing import IO, Any
 
 from ..devices import MODELS
+from ..jsonsafe import dumps_fast
 from ..model import (
     Dump,
     ExerciseRecord,
@@ -57,11 +58,26 @@ LOW, HIGH = 40, 500
 
 
 def identifier(serial: str, source: str, record_id: int, part: int, what: str = "") -> str:
+    """``str(uuid.uuid5(NAMESPACE, name))`` of ``serial/source/record_id/part[/what]``,
+    computed without the ``uuid.UUID`` object (RFC 4122 4.3: the SHA-1 of namespace and
+    name, version 5 and the variant set in the first 16 bytes); a test compares it with
+    :func:`uuid.uuid5`."""
     name = f"{serial}/{source}/{record_id}/{part}" + (f"/{what}" if what else "")
-    return str(uuid.uuid5(NAMESPACE, name))
+    text = hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8"),
+                        usedforsecurity=False).hexdigest()
+    return (f"{text[:8]}-{text[8:12]}-5{text[13:16]}-{_VARIANT[text[16]]}{text[17:20]}-"
+            f"{text[20:32]}")
+
+
+_NAMESPACE_BYTES = NAMESPACE.bytes
+#: the hex digit holding the variant bits: its two high bits set to 10
+_VARIANT = {f"{n:x}": f"{n & 0x3 | 0x8:x}" for n in range(16)}
 
 
 def _iso(when: dt.datetime) -> str:
+    if when.tzinfo is dt.timezone.utc and when.year >= 1000:
+        # what the general form below writes, for the UTC times the timeline places
+        return when.isoformat(timespec="milliseconds")[:-6] + "Z"  # without "+00:00"
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
         f"{when.microsecond // 1000:03d}Z"
 
@@ -93,6 +109,7 @@ def documents(dump: Dump) -> dict[str, list[dict[str, Any]]]:
     entries: list[dict[str, Any]] = []
     treatments: list[dict[str, Any]] = []
 
+    # (an entry's own fields are written out where entries are made, in this order too)
     def common(record: Record, part: int, when: dt.datetime, what: str = "") -> dict[str, Any]:
         offset = zone.utcoffset(when.replace(tzinfo=None)) if zone is not None else None
         return {
@@ -118,13 +135,17 @@ def documents(dump: Dump) -> dict[str, list[dict[str, Any]]]:
             if value is None:
                 treatment(record, part, "Note", notes=describe.text(record))
             else:
-                entry: dict[str, Any] = {"type": "mbg" if isinstance(record, GlucoseRecord)
-                                         else "sgv"}
-                entry[entry["type"]] = value
+                kind = "mbg" if isinstance(record, GlucoseRecord) else "sgv"
+                entry: dict[str, Any] = {"type": kind, kind: value}
                 if isinstance(record, ScanRecord) and record.trend is not None:
                     entry["direction"] = DIRECTIONS.get(record.trend, "NOT COMPUTABLE")
-                entry.update({"dateString": _iso(when), "device": device,
-                              **common(record, part, when)})
+                entry["dateString"] = _iso(when)
+                entry["device"] = device
+                offset = zone.utcoffset(when.replace(tzinfo=None)) if zone is not None else None
+                entry["identifier"] = identifier(serial, record.source, record.record_id, part)
+                entry["date"] = int(when.timestamp() * 1000)
+                entry["utcOffset"] = 0 if offset is None else int(offset.total_seconds() // 60)
+                entry["app"] = APP
                 entries.append(entry)
             if isinstance(record, HistoryRecord) and record.first_after_insertion:
                 start = when - dt.timedelta(minutes=record.sensor_runtime_min or 0)
@@ -156,6 +177,8 @@ def documents(dump: Dump) -> dict[str, list[dict[str, Any]]]:
 
 
 def write(dump: Dump, out: IO[str], part: str | None = None) -> None:
+    """The documents as ``json.dump(..., ensure_ascii=False, indent=1)`` writes them, made
+    by msgspec (:func:`libre_usb.jsonsafe.dumps_fast`)."""
     docs = documents(dump)
-    json.dump(docs if part is None else docs[part], out, ensure_ascii=False, indent=1)
+    out.write(dumps_fast(docs if part is None else docs[part], 1).decode("utf-8"))
     out.write("\n")
