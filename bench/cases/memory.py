@@ -7,9 +7,9 @@
   under 1 KiB a record; the baseline column is that 1 KiB.
 * the output stage alone: the peak of Python allocations (tracemalloc) while one format
   writes an already-read dump (placed and sorted as the ``dump`` command hands it over) to a
-  file, at the largest size against 1,000 records. A streaming writer holds one batch of
-  records (export.BATCH, 512) at a time: from a batch up, the same peak whatever the size
-  (target <= 1.5x).
+  file, at the largest size against 1,000 records. A streaming writer holds about
+  export.FLUSH_BYTES (64 KiB) of text at a time: the same peak whatever the size (target
+  <= 1.5x).
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from ..errors import DeviceTimeout, InputError, ProtocolError
 from ..model import Dump
 from ..output import export, libreview_csv, timeline
 from ..output.atomic import atomic_write, check_distinct, check_output
-from ..output.redact import redact as redact_dump
 from ..output.terminal import escape_controls
 from ..output.units import UNITS
 from ..protocol.text.records import LineStats
@@ -224,6 +223,8 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
         device_info = (session.read_device() if isinstance(session, Session)
                        else session.read_info())
     if redact:
+        from ..output.redact import redact as redact_dump
+
         device_info = redact_dump(Dump(device=device_info, records=())).device
     data = device_info.to_dict()
     if as_json:
@@ -322,7 +323,11 @@ def dump(device: str | None, model: str | None, timeout: float, record_path: str
         _emit(export.render_libreview(result, zone.tzinfo, redact=redact is not False,
                                       zone_source=zone.origin), output)
     else:
-        shown = redact_dump(result) if redact else result
+        shown = result
+        if redact:
+            from ..output.redact import redact as redact_dump
+
+            shown = redact_dump(result)
         shown_unit = unit or export.default_unit(shown, fmt)
         if output and output != "-":
             with atomic_write(output) as handle:

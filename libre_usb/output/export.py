@@ -18,11 +18,10 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
-
-import msgspec
 
 from .. import jsonsafe
 from ..errors import InputError
@@ -40,8 +39,7 @@ from ..model import (
     record_encoder,
     sorted_records,
 )
-from . import libreview_csv, nightscout
-from .dumpcheck import device_problem, record_problem
+from . import libreview_csv
 from .units import MG_DL, MMOL_L, UNITS, mmol_l
 
 FORMAT_NAME = "libre-dump"
@@ -123,13 +121,18 @@ def dump_document(dump: Dump, unit: str = MG_DL) -> dict[str, Any]:
 
 # -- the writers ------------------------------------------------------------------------------
 #
-# Every writer streams: it renders records one at a time, in batches of BATCH, onto ``out``,
-# holding no more than a batch, whatever the size of the dump. JSON is made by msgspec (C),
-# formatted to exactly the bytes the standard library's ``json.dump(..., ensure_ascii=False,
-# indent=1)`` (json) and ``json.dumps(..., ensure_ascii=False)`` (ndjson) would write: the
-# formats did not change when the writers became fast (tests/test_formats.py compares).
+# Every writer streams: it renders records a few at a time onto ``out`` and writes whenever
+# FLUSH_BYTES of text are ready, so it holds about that much, whatever the size of the dump
+# and of its records. JSON is made by msgspec (C), formatted to exactly the bytes the standard
+# library's ``json.dump(..., ensure_ascii=False, indent=1)`` (json) and ``json.dumps(...,
+# ensure_ascii=False)`` (ndjson) would write: the formats did not change when the writers
+# became fast (tests/test_formats_streaming.py compares).
 
-#: records rendered before each write to the output
+#: text (UTF-8 bytes) made ready before each write to the output
+FLUSH_BYTES = 64 * 1024
+#: records encoded together (json): one msgspec call for several records
+CHUNK = 32
+#: csv rows handed to the csv module at once
 BATCH = 512
 
 
@@ -150,13 +153,9 @@ class _Encoders:
 
 def _json(value: Any, indent: int) -> bytes:
     """``value`` as JSON text, laid out as the standard library lays it out with
-    ``indent=indent`` (0: one line with ``", "`` and ``": "``). A value msgspec will not
-    write (a string with a lone surrogate) goes through :func:`jsonsafe.dumps`, which
-    escapes it (strict JSON either way)."""
-    try:
-        return msgspec.json.format(msgspec.json.encode(value), indent=indent)
-    except (msgspec.EncodeError, UnicodeError):
-        return jsonsafe.dumps(value, indent=indent or None, default=_time_text).encode("utf-8")
+    ``indent=indent`` (0: one line with ``", "`` and ``": "``):
+    :func:`jsonsafe.dumps_fast`."""
+    return jsonsafe.dumps_fast(value, indent, _time_text)
 
 
 def _time_text(value: Any) -> str:
@@ -188,17 +187,22 @@ def write_json(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
             out.write("[]")
             continue
         batch: list[bytes] = []
-        first = True
-        for record in records:
-            if record.kind is not kind:
-                continue
-            # a record is an item of a list three levels down: every line indented by 3
-            text = _json(encode(record), 1).replace(b"\n", b"\n   ")
-            batch.append((b"[\n   " if first else b",\n   ") + text)
-            first = False
-            if len(batch) >= BATCH:
+        size = 0
+        opening = b"["
+        # a pass over the records for each kind: no list of them is made
+        matching = (record for record in records if record.kind is kind)
+        while chunk := [encode(record) for record in itertools.islice(matching, CHUNK)]:
+            # records are the items of a list three levels down: the chunk laid out as a
+            # list of its own (items at 1 space), every line indented 2 more, its brackets
+            # off: "\n   {...},\n   {...}"
+            text = _json(chunk, 1)[1:-2].replace(b"\n", b"\n  ")
+            batch.append(opening + text)
+            opening = b","
+            size += len(text)
+            if size >= FLUSH_BYTES:
                 out.write(b"".join(batch).decode("utf-8"))
                 batch.clear()
+                size = 0
         batch.append(b"\n  ]")
         out.write(b"".join(batch).decode("utf-8"))
     out.write("\n }\n}\n")
@@ -212,11 +216,15 @@ def write_ndjson(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
     out.write(_json(head, 0).decode("utf-8") + "\n")
     encode = _Encoders(unit)
     batch: list[bytes] = []
+    size = 0
     for record in in_order(dump.records):
-        batch.append(_json(encode(record), 0))
-        if len(batch) >= BATCH:
+        line = _json(encode(record), 0)
+        batch.append(line)
+        size += len(line)
+        if size >= FLUSH_BYTES:
             out.write(b"\n".join(batch).decode("utf-8") + "\n")
             batch.clear()
+            size = 0
     if batch:
         out.write(b"\n".join(batch).decode("utf-8") + "\n")
 
@@ -337,16 +345,22 @@ def write_libreview_csv(dump: Dump, out: IO[str], *, unit: str = MG_DL,
 def write_nightscout(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
     """Nightscout entries and treatments in one document (:mod:`.nightscout`); glucose is
     mg/dL whatever ``unit``, as Nightscout stores it."""
+    from . import nightscout
+
     nightscout.write(dump, out)
 
 
 def write_nightscout_entries(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
     """The ``entries`` array alone, ready to POST."""
+    from . import nightscout
+
     nightscout.write(dump, out, "entries")
 
 
 def write_nightscout_treatments(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
     """The ``treatments`` array alone, ready to POST."""
+    from . import nightscout
+
     nightscout.write(dump, out, "treatments")
 
 
@@ -377,6 +391,8 @@ def format_notes(dump: Dump, fmt: str) -> list[str]:
             return [f"{count} records with an invalid reader date are not in the LibreView "
                     "CSV (its rows need a time); every other format has them"]
     if fmt.startswith("nightscout"):
+        from . import nightscout
+
         count = nightscout.left_out(dump)
         if count:
             return [f"{count} records without a place in UTC (see time_status) are not in "
@@ -428,6 +444,8 @@ def _bad(source: str, why: str) -> InputError:
 def _device(data: Any, source: str) -> DeviceInfo:
     """The device part of a saved dump, checked against the schema first (its settings and
     sensor lines are free-form; nothing hostile may pass on to code that reads them)."""
+    from .dumpcheck import device_problem
+
     found = device_problem(data)
     if found:
         raise _bad(source, f"bad field: {found}")
@@ -437,6 +455,8 @@ def _device(data: Any, source: str) -> DeviceInfo:
 def _record(data: Any, source: str) -> Record:
     """One saved record, checked against the schema of its kind first (a negative error
     count or a trend of 10**9 would otherwise pass on into every output)."""
+    from .dumpcheck import record_problem
+
     found = record_problem(data, "record")
     if found:
         raise _bad(source, f"bad field: {found}")
