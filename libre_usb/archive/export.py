@@ -73,6 +73,7 @@ def write(archive: Archive, out: IO[str], *, fmt: str, serial: str | None = None
         return []
     if redact:
         dump = redact_dump(dump)
-    out.write(export.render(dump, fmt, unit=unit or export.default_unit(dump, fmt),
-                            date_style=date_style))
+    # streamed as the dump command streams (the records are in the formats' order already)
+    export.write(dump, fmt, out, unit=unit or export.default_unit(dump, fmt),
+                 date_style=date_style)
     return export.format_notes(dump, fmt)

@@ -35,8 +35,8 @@ from typing import Any
 import msgspec
 
 from ..errors import InputError
-from ..model import SCHEMA_VERSION as MODEL_VERSION
 from ..model import (
+    RECORD_CLASSES,
     DeviceInfo,
     Dump,
     HistoryRecord,
@@ -44,8 +44,9 @@ from ..model import (
     ReadingRecord,
     Record,
     UnknownRecord,
-    read_record,
+    record_reader,
 )
+from ..model import SCHEMA_VERSION as MODEL_VERSION
 from ..output import timeline
 from ..output.identity import kind_rank, lines
 from ..output.period import ALL, Period
@@ -456,7 +457,9 @@ class Archive:
         device, zone, _ = self._head(reader_id)
         # each record straight from its text where the class's reader takes it, else the
         # general way (model.record_reader): the same records, or the same refusal
-        records = tuple(read_record(kind, text) or _record_from_body(_body(text))
+        readers = {kind.value: record_reader(RECORD_CLASSES[kind]) for kind in Kind}
+        records = tuple((readers[kind](text) if kind in readers else None)
+                        or _record_from_body(_body(text))
                         for kind, text in self._rows(reader_id, period, "kind, body"))
         return Dump(device=device, records=records, timezone=zone)
 
