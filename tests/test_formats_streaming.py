@@ -250,3 +250,41 @@ def test_record_readers_read_the_archived_text_as_the_general_way_does(placed: D
                 continue
             general = Record.from_dict(json.loads(text))
             assert type(fast) is type(general) and fast.__dict__ == general.__dict__, changed
+
+
+@pytest.mark.parametrize("seconds", [True, False])
+def test_reader_time_fast_way_reads_as_the_field_by_field_way(seconds: bool) -> None:
+    """reader_time reads count plain numbers with one regular expression; anything else
+    field by field (_canonical): both ways give the same time or None on every spelling."""
+    import itertools
+    import random
+
+    from libre_usb.protocol.text import records as text_records
+
+    def general(fields: list[str], start: int) -> dt.datetime | None:
+        count = 6 if seconds else 5
+        try:
+            parts = [text_records._canonical(t) for t in fields[start:start + count]]
+        except ValueError:
+            return None
+        if len(parts) < count:
+            return None
+        month, day, year, hour, minute = parts[:5]
+        if year > 99:
+            return None
+        try:
+            return dt.datetime(2000 + year, month, day, hour, minute,
+                               parts[5] if seconds else 0)
+        except (ValueError, OverflowError):
+            return None
+
+    spellings = ["0", "1", "5", "12", "24", "59", "60", "99", "100", "007", "-1", "+1", " 1",
+                 "1 ", "", "1,2", "\u0661", "\u00b2", "1e1", "999999999", "1234567890",
+                 "9" * 30, "255"]
+    rng = random.Random(16)
+    cases = [["5", "1", "24", "12", "30", "15"], ["2", "30", "24", "0", "0", "0"]]
+    cases += [[rng.choice(spellings) for _ in range(rng.randint(3, 7))] for _ in range(3000)]
+    cases += [list(p) for p in itertools.product(["1", "01", "1,1"], repeat=6)]
+    for fields in cases:
+        line = ["x", "y", *fields]
+        assert text_records.reader_time(line, 2, seconds=seconds) == general(line, 2), fields

@@ -17,6 +17,7 @@ import csv
 import dataclasses
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 
@@ -83,16 +84,28 @@ def _canonical(text: str) -> int:
     return value
 
 
+#: ``n`` plain decimal numbers (no sign, no leading zero, ASCII digits, at most 9 of them)
+#: joined by commas: the fast way to read fields that :func:`_canonical` would accept
+_PLAIN_NUMBERS = {n: re.compile("(?:0|[1-9][0-9]{0,8})" + "(?:,(?:0|[1-9][0-9]{0,8}))" * (n - 1))
+                  for n in (5, 6)}
+
+
 def reader_time(fields: Fields, start: int, *, seconds: bool = True) -> dt.datetime | None:
     """The reader's local time at ``fields[start:]``: month, day, 2-digit year, hour, minute
     [, second]. ``None`` when the reader's clock was invalid (255s, or no such date)."""
     count = 6 if seconds else 5
-    try:
-        parts = [_canonical(text) for text in fields[start : start + count]]
-    except ValueError:
-        return None
-    if len(parts) < count:
-        return None
+    chunk = fields[start : start + count]
+    if len(chunk) == count and _PLAIN_NUMBERS[count].fullmatch(",".join(chunk)):
+        # count plain numbers joined by count - 1 commas: no field holds a comma, each is a
+        # plain number of at most 9 digits (what _canonical reads the same way)
+        parts = list(map(int, chunk))
+    else:
+        try:
+            parts = [_canonical(text) for text in chunk]
+        except ValueError:
+            return None
+        if len(parts) < count:
+            return None
     month, day, year, hour, minute = parts[:5]
     second = parts[5] if seconds else 0
     if year > 99:
@@ -157,15 +170,20 @@ def _history(fields: Fields, layout: Layout) -> list[Record]:
     flag = fields[first] if first < len(fields) else ""
     flag_known = flag in ("0", "1")
     known = _history_known(first, glucose, runtime, errors, when is not None, flag_known)
+    numbers = (fields[0], fields[1], fields[glucose], fields[runtime], fields[errors])
+    if _PLAIN_NUMBERS[5].fullmatch(",".join(numbers)):
+        record_id, record_type, value, minutes, error_bits = map(int, numbers)
+    else:  # the general reading: a field that is not a plain number raises ValueError
+        record_id, record_type, value, minutes, error_bits = map(_canonical, numbers)
     return [new_record(HistoryRecord, {
-        "record_id": _canonical(fields[0]),
+        "record_id": record_id,
         "source": HISTORY,
-        "record_type": _canonical(fields[1]),
+        "record_type": record_type,
         "local_time": when,
-        "glucose_mg_dl": _canonical(fields[glucose]),
-        "sensor_runtime_min": _canonical(fields[runtime]),
+        "glucose_mg_dl": value,
+        "sensor_runtime_min": minutes,
         "first_after_insertion": flag == "1",
-        "errors": _canonical(fields[errors]),
+        "errors": error_bits,
         "raw": _raw(fields, known),
     })]
 
