@@ -133,7 +133,7 @@ FLUSH_BYTES = 64 * 1024
 #: records encoded together (json): one msgspec call for several records
 CHUNK = 32
 #: csv rows handed to the csv module at once
-BATCH = 512
+BATCH = 128
 
 
 class _Encoders:
@@ -256,7 +256,7 @@ def _raw_cell(raw: tuple[tuple[int, str], ...]) -> str:
     cell = _RAW_CELLS.get(raw)
     if cell is None:
         cell = _cell("raw", [[index, text] for index, text in raw])
-        if len(_RAW_CELLS) >= 4096:
+        if len(_RAW_CELLS) >= 64:  # the history lines repeat a few; bounded: memory
             _RAW_CELLS.clear()
         _RAW_CELLS[raw] = cell
     return cell
@@ -324,6 +324,7 @@ def write_csv(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
             writer.writerows(rows)
             rows.clear()
     writer.writerows(rows)
+    _RAW_CELLS.clear()
 
 
 class Writer(Protocol):
