@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import gc
 import hashlib
 import json
 import os
@@ -49,6 +48,7 @@ from ..model import (
 )
 from ..model import SCHEMA_VERSION as MODEL_VERSION
 from ..output import timeline
+from ..output.gcpause import no_cyclic_gc
 from ..output.identity import kind_rank, lines
 from ..output.period import ALL, Period
 from ..output.redact import PREFIX as REDACTED
@@ -459,17 +459,10 @@ class Archive:
         # each record straight from its text where the class's reader takes it, else the
         # general way (model.record_reader): the same records, or the same refusal
         readers = {kind.value: record_reader(RECORD_CLASSES[kind]) for kind in Kind}
-        # records hold no reference cycles: the cyclic collector, run again and again while
-        # years of them are made, would only rescan them (about a tenth of the time here)
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with no_cyclic_gc():  # records hold no cycles (libre_usb.output.gcpause)
             records = tuple((readers[kind](text) if kind in readers else None)
                             or _record_from_body(_body(text))
                             for kind, text in self._rows(reader_id, period, "kind, body"))
-        finally:
-            if collecting:
-                gc.enable()
         return Dump(device=device, records=records, timezone=zone)
 
     def bodies(self, serial: str | None = None, period: Period = ALL

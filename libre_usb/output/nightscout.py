@@ -45,6 +45,7 @@ from ..model import (
     ScanRecord,
 )
 from . import describe
+from .gcpause import no_cyclic_gc
 from .identity import parts
 
 APP = "libre-dump"
@@ -179,6 +180,7 @@ def documents(dump: Dump) -> dict[str, list[dict[str, Any]]]:
 def write(dump: Dump, out: IO[str], part: str | None = None) -> None:
     """The documents as ``json.dump(..., ensure_ascii=False, indent=1)`` writes them, made
     by msgspec (:func:`libre_usb.jsonsafe.dumps_fast`)."""
-    docs = documents(dump)
+    with no_cyclic_gc():  # a document per record, none in a cycle (libre_usb.output.gcpause)
+        docs = documents(dump)
     out.write(dumps_fast(docs if part is None else docs[part], 1).decode("utf-8"))
     out.write("\n")
