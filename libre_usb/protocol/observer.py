@@ -338,7 +338,10 @@ class Observer:
     def _text_command(self, raw: bytes, msg_type: int, payload: bytes, t: float) -> None:
         line = payload.rstrip(b"\r\n")
         pending = self._text
-        if pending is not None and pending.reply_reports == 0 and not line.startswith(b"$"):
+        # a data line (e.g. $custthm's image rows) follows its command directly: after any
+        # other report of ours (a stray one started an exchange of its own) it is a command
+        if (pending is not None and pending.reply_reports == 0 and self._last is pending
+                and not line.startswith(b"$")):
             pending.data_lines += 1
             pending.reports.append(("out", raw, t))
             self._step(t, ">", "data", f"data line for {pending.request}: {_quote(line)}",
