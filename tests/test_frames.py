@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from libre_usb.errors import ProtocolError
-from libre_usb.protocol.frames import MessageType, build_report, parse_report
+from libre_usb.protocol.frames import MAX_PAYLOAD, MessageType, build_report, parse_report
 
 
 def test_build_and_parse_round_trip() -> None:
@@ -64,3 +64,44 @@ def test_the_fast_reader_reads_every_report_as_the_construct_definition_does() -
                 assert parse_report(report) == expected
                 assert parse_report(b"\x00" + report) == expected
                 assert parse_report(bytearray(report)) == expected
+
+
+def test_the_fast_builder_builds_every_report_as_the_construct_definition_does() -> None:
+    """build_report concatenates; HidReport (construct) is the definition: every type, every
+    payload length, every padding byte build alike, and what one refuses the other refuses."""
+    import random
+
+    from libre_usb.protocol.frames import build_report_construct
+
+    rng = random.Random(16)
+    for length in range(MAX_PAYLOAD + 2):
+        payload = rng.randbytes(length)
+        for msg_type in (-1, 0x00, 0x22, 0x60, 0x71, 0xFF, 0x100, rng.randrange(256)):
+            for pad in (0, 0xCD, 0xFF, 0x100):
+                try:
+                    expected: bytes | None = build_report_construct(msg_type, payload, pad)
+                except Exception:
+                    expected = None
+                if expected is None:
+                    with pytest.raises(ValueError):
+                        build_report(msg_type, payload, pad)
+                else:
+                    assert build_report(msg_type, payload, pad) == expected
+                    assert build_report(MessageType(0x60), bytearray(payload), pad) == (
+                        build_report_construct(0x60, payload, pad))
+
+
+def test_reading_and_sending_reports_needs_no_construct() -> None:
+    """The construct definitions are built on first use: a dump reads and sends reports
+    without importing construct (issue 16: start-up)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from libre_usb.protocol import connection, frames\n"
+            "from libre_usb.protocol.text import reply\n"
+            "frames.parse_report(frames.build_report(0x60, b'$sn?'))\n"
+            "assert 'construct' not in sys.modules\n"
+            "assert frames.HidReport.build is not None and reply.ChecksumLine is not None\n"
+            "assert 'construct' in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -8,11 +8,13 @@ device: stale bytes from earlier replies show up there, so it is always ignored.
 from __future__ import annotations
 
 import enum
-from typing import Any
-
-import construct as cs
+import functools
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ProtocolError
+
+if TYPE_CHECKING:
+    import construct as cs
 
 REPORT_SIZE = 64
 MAX_PAYLOAD = 62
@@ -46,22 +48,49 @@ class MessageType(enum.IntEnum):
 TEXT_COMMAND_TYPES = frozenset({MessageType.TEXT, MessageType.TEXT_COMMAND_ABBOTT,
                                 MessageType.TEXT_COMMAND_ABBOTT_ALT})
 
-#: one HID report as the wire carries it; ``padding`` is whatever the sender left there
-HidReport = cs.Struct(
-    "type" / cs.Int8ub,
-    "length" / cs.Int8ub,
-    cs.Check(cs.this.length <= MAX_PAYLOAD),
-    "payload" / cs.Bytes(cs.this.length),
-    "padding" / cs.Bytes(REPORT_SIZE - 2 - cs.this.length),
-)
+@functools.cache
+def hid_report() -> cs.Struct:
+    """One HID report as the wire carries it (``padding`` is whatever the sender left
+    there): the construct definition, built on first use so that a process which only
+    reads and sends reports (a dump) never imports construct (issue 16: start-up)."""
+    import construct as cs
+
+    return cs.Struct(
+        "type" / cs.Int8ub,
+        "length" / cs.Int8ub,
+        cs.Check(cs.this.length <= MAX_PAYLOAD),
+        "payload" / cs.Bytes(cs.this.length),
+        "padding" / cs.Bytes(REPORT_SIZE - 2 - cs.this.length),
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # ``HidReport`` is the definition's public name; it is made when first asked for
+    if name == "HidReport":
+        return hid_report()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_report(msg_type: int, payload: bytes = b"", pad: int = 0) -> bytes:
-    """Build one 64-byte report; ``pad`` is the byte used to fill the rest."""
+    """Build one 64-byte report; ``pad`` is the byte used to fill the rest.
+
+    This is :data:`HidReport` built by concatenation (tests/test_frames.py checks that both
+    build every type, length and padding byte alike, and refuse alike)."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes does not fit one report")
+    if not 0 <= msg_type <= 0xFF:
+        raise ValueError(f"message type {msg_type} does not fit one byte")
+    return bytes((msg_type, len(payload))) + bytes(payload) + bytes((pad,)) * (
+        REPORT_SIZE - 2 - len(payload))
+
+
+def build_report_construct(msg_type: int, payload: bytes = b"", pad: int = 0) -> bytes:
+    """:func:`build_report` by the construct definition (the reference the tests compare
+    the fast builder with)."""
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} bytes does not fit one report")
     padding = bytes([pad]) * (REPORT_SIZE - 2 - len(payload))
-    data: bytes = HidReport.build(
+    data: bytes = hid_report().build(
         {"type": msg_type, "length": len(payload), "payload": payload, "padding": padding}
     )
     return data
@@ -95,7 +124,7 @@ def parse_report(report: bytes) -> tuple[int, bytes]:
 def parse_report_construct(report: bytes) -> tuple[int, bytes]:
     """:func:`parse_report` by the construct definition (the reference the tests compare
     the fast reader with)."""
-    parsed: Any = HidReport.parse(bytes(report))
+    parsed: Any = hid_report().parse(bytes(report))
     return int(parsed.type), bytes(parsed.payload)
 
 

@@ -18,11 +18,14 @@ of the reply: a 12,572-record ``$history?`` costs the same per record as a 100-r
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-
-import construct as cs
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ChecksumError, ProtocolError
+
+if TYPE_CHECKING:
+    import construct as cs
 
 #: the most digits a number from a reader may have: every count, id, value and flag a reader
 #: sends fits 32 bits (4294967295: 10 digits). A longer digit string is not a value (it is
@@ -43,19 +46,41 @@ OK_LINE = b"CMD OK"
 FAIL_LINE = b"CMD Fail!"
 LOG_EMPTY = b"Log Empty"
 
-#: the hex digits after ``CKSM:`` and in a trailer are upper-case on the wire; we accept both
-Hex8 = cs.ExprAdapter(
-    cs.Bytes(8),
-    decoder=lambda obj, ctx: int(obj, 16),
-    encoder=lambda obj, ctx: b"%08X" % obj,
-)
-#: the checksum line as it ends a reply (``CKSM:0000011C\r\n``)
-ChecksumLine = cs.Struct(cs.Const(b"CKSM:"), "checksum" / Hex8, cs.Const(CRLF))
-#: the status line that follows it
-StatusLine = cs.Select(
-    "ok" / cs.Const(OK_LINE + CRLF),
-    "fail" / cs.Const(FAIL_LINE + CRLF),
-)
+
+@functools.cache
+def _definitions() -> dict[str, cs.Construct]:
+    """The construct definitions of the reply's end, built on first use: reading a reply
+    needs none of them (the assembler below reads the same layout by slicing), so a dump
+    never imports construct (issue 16: start-up)."""
+    import construct as cs
+
+    #: the hex digits after ``CKSM:`` and in a trailer are upper-case on the wire; we
+    #: accept both
+    hex8 = cs.ExprAdapter(
+        cs.Bytes(8),
+        decoder=lambda obj, ctx: int(obj, 16),
+        encoder=lambda obj, ctx: b"%08X" % obj,
+    )
+    return {
+        "Hex8": hex8,
+        #: the checksum line as it ends a reply (``CKSM:0000011C\r\n``)
+        "ChecksumLine": cs.Struct(cs.Const(b"CKSM:"), "checksum" / hex8, cs.Const(CRLF)),
+        #: the status line that follows it
+        "StatusLine": cs.Select(
+            "ok" / cs.Const(OK_LINE + CRLF),
+            "fail" / cs.Const(FAIL_LINE + CRLF),
+        ),
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # Hex8, ChecksumLine and StatusLine: the definitions' public names, made when first
+    # asked for
+    definitions = _definitions() if name in ("Hex8", "ChecksumLine", "StatusLine") else {}
+    if name in definitions:
+        return definitions[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 _HEX8 = re.compile(rb"[0-9A-Fa-f]{8}\Z")
 _TRAILER = re.compile(rb"(\d{1,9}),([0-9A-Fa-f]{8})\Z")
 
@@ -180,7 +205,7 @@ class TextReplyAssembler:
 
 def build_text_reply(message: bytes, ok: bool = True) -> bytes:
     """The full reply stream for ``message`` (used by the virtual reader and tests)."""
-    tail: bytes = ChecksumLine.build({"checksum": byte_sum(message)})
+    tail: bytes = _definitions()["ChecksumLine"].build({"checksum": byte_sum(message)})
     return message + tail + (OK_LINE if ok else FAIL_LINE) + CRLF
 
 
