@@ -24,7 +24,7 @@ import traceback
 from pathlib import Path
 
 from . import cases as cases_package
-from .core import CASES, SIZES, Context, Row
+from .core import CASES, SIZES, Context, Row, compile_sources
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -87,6 +87,7 @@ def main() -> int:
     rows: list[Row] = []
     failed: list[str] = []
     started = time.monotonic()
+    compile_sources()
     with tempfile.TemporaryDirectory(prefix="libre-bench-") as work:
         ctx = Context(sizes=sizes, rounds=rounds, workdir=Path(work), quick=args.quick)
         for name, func in CASES:
