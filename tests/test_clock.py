@@ -29,6 +29,19 @@ from libre_usb.simulator.state import default_state_path
 from libre_usb.transport.interfaces.sim import SimTransport
 
 
+def built_readers(monkeypatch: pytest.MonkeyPatch) -> list[VirtualReader]:
+    """Every virtual reader the test builds from now on (to look at what it received)."""
+    readers: list[VirtualReader] = []
+    original = VirtualReader.__init__
+
+    def spy(self: VirtualReader, *a: object, **k: object) -> None:
+        original(self, *a, **k)  # type: ignore[arg-type]
+        readers.append(self)
+
+    monkeypatch.setattr(VirtualReader, "__init__", spy)
+    return readers
+
+
 def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
     result = CliRunner().invoke(main, list(args), input=stdin)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
@@ -118,14 +131,7 @@ def test_the_gate_refuses_writes_unless_the_clock_command_asks() -> None:
 ])
 def test_read_commands_send_only_reads(monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
                                        ) -> None:
-    readers: list[VirtualReader] = []
-    original = VirtualReader.__init__
-
-    def spy(self: VirtualReader, *a: object, **k: object) -> None:
-        original(self, *a, **k)  # type: ignore[arg-type]
-        readers.append(self)
-
-    monkeypatch.setattr(VirtualReader, "__init__", spy)
+    readers = built_readers(monkeypatch)
     code, _, err = run(*args, "--device", "sim:libre?days=2")
     assert code == 0, err
     (reader,) = readers
@@ -298,14 +304,7 @@ def test_binary_set_and_read_back_in_one_session(model: str) -> None:
 
 def test_binary_clock_command_sets_and_a_later_run_reads_back(monkeypatch: pytest.MonkeyPatch,
                                                              tmp_path: Path) -> None:
-    readers: list[VirtualReader] = []
-    original = VirtualReader.__init__
-
-    def spy(self: VirtualReader, *a: object, **k: object) -> None:
-        original(self, *a, **k)  # type: ignore[arg-type]
-        readers.append(self)
-
-    monkeypatch.setattr(VirtualReader, "__init__", spy)
+    readers = built_readers(monkeypatch)
     transcript = tmp_path / "clock.jsonl"
     code, out, err = run("clock", "--protocol", "binary", "--set", "2026-01-02T03:04:59",
                          "--yes", "--device", "sim:libre", "--json", "--record", str(transcript))
