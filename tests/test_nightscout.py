@@ -186,7 +186,28 @@ def test_identifiers_are_rfc_4122_uuid5_and_the_bytes_are_the_standard_encoders(
             uuid.uuid5(nightscout.NAMESPACE, name))
     when = dt.datetime(2024, 5, 1, 12, 0, 0, 987654, tzinfo=dt.timezone.utc)
     assert nightscout._iso(when) == when.strftime("%Y-%m-%dT%H:%M:%S.987Z")
+    for other in (when.replace(microsecond=0), when.replace(microsecond=999),
+                  dt.datetime(1000, 1, 1, tzinfo=dt.timezone.utc),
+                  dt.datetime(2024, 5, 1, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))):
+        assert nightscout._iso(other) == other.astimezone(dt.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%S.") + f"{other.microsecond // 1000:03d}Z"
     out = io.StringIO()
     nightscout.write(dump, out)
     assert out.getvalue() == json.dumps(nightscout.documents(dump), ensure_ascii=False,
                                         indent=1) + "\n"
+
+
+def test_a_utf8_file_gets_the_bytes_and_any_other_text_stream_the_text(
+        dump: Dump, tmp_path: Path) -> None:
+    """The file is written as bytes under a UTF-8 text file (not decoded into a str first),
+    as text to anything else: the same content either way."""
+    expected = export.render(dump, "nightscout")
+    utf8 = tmp_path / "utf8.json"
+    with open(utf8, "w", encoding="utf-8", newline="") as handle:
+        handle.write("")  # text already buffered goes out first
+        nightscout.write(dump, handle)
+    assert utf8.read_text(encoding="utf-8") == expected
+    other = tmp_path / "utf16.json"
+    with open(other, "w", encoding="utf-16", newline="") as handle:
+        nightscout.write(dump, handle)
+    assert other.read_text(encoding="utf-16") == expected

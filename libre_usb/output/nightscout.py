@@ -25,10 +25,12 @@ or no zone) has no ``date`` to give: it is left out, and counted (:func:`left_ou
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
+import os
 import uuid
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from ..devices import MODELS
 from ..jsonsafe import dumps_fast
@@ -63,11 +65,29 @@ def identifier(serial: str, source: str, record_id: int, part: int, what: str = 
     computed without the ``uuid.UUID`` object (RFC 4122 4.3: the SHA-1 of namespace and
     name, version 5 and the variant set in the first 16 bytes); a test compares it with
     :func:`uuid.uuid5`."""
-    name = f"{serial}/{source}/{record_id}/{part}" + (f"/{what}" if what else "")
-    text = hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8"),
-                        usedforsecurity=False).hexdigest()
-    return (f"{text[:8]}-{text[8:12]}-5{text[13:16]}-{_VARIANT[text[16]]}{text[17:20]}-"
-            f"{text[20:32]}")
+    return _Identifiers(serial)(source, record_id, part, what)
+
+
+class _Identifiers:
+    """:func:`identifier` for one reader: the SHA-1 of the namespace, the serial and each
+    source is taken once and copied for every record (the same digest, less hashing)."""
+
+    def __init__(self, serial: str) -> None:
+        self.serial = serial
+        self.bases: dict[str, Any] = {}
+
+    def __call__(self, source: str, record_id: int, part: int, what: str = "") -> str:
+        base = self.bases.get(source)
+        if base is None:
+            base = self.bases[source] = hashlib.sha1(
+                _NAMESPACE_BYTES + f"{self.serial}/{source}/".encode(),
+                usedforsecurity=False)
+        digest = base.copy()
+        digest.update((f"{record_id}/{part}/{what}" if what
+                       else f"{record_id}/{part}").encode("utf-8"))
+        text = digest.hexdigest()
+        return (f"{text[:8]}-{text[8:12]}-5{text[13:16]}-{_VARIANT[text[16]]}{text[17:20]}-"
+                f"{text[20:32]}")
 
 
 _NAMESPACE_BYTES = NAMESPACE.bytes
@@ -78,6 +98,9 @@ _VARIANT = {f"{n:x}": f"{n & 0x3 | 0x8:x}" for n in range(16)}
 def _iso(when: dt.datetime) -> str:
     if when.tzinfo is dt.timezone.utc and when.year >= 1000:
         # what the general form below writes, for the UTC times the timeline places
+        text = when.isoformat()  # (faster than with timespec=)
+        if len(text) == 25:  # whole seconds: "YYYY-MM-DDTHH:MM:SS+00:00"
+            return text[:19] + ".000Z"
         return when.isoformat(timespec="milliseconds")[:-6] + "Z"  # without "+00:00"
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
         f"{when.microsecond // 1000:03d}Z"
@@ -109,12 +132,13 @@ def documents(dump: Dump) -> dict[str, list[dict[str, Any]]]:
         zone = resolve_zone(dump.timezone)
     entries: list[dict[str, Any]] = []
     treatments: list[dict[str, Any]] = []
+    name = _Identifiers(serial)
 
     # (an entry's own fields are written out where entries are made, in this order too)
     def common(record: Record, part: int, when: dt.datetime, what: str = "") -> dict[str, Any]:
         offset = zone.utcoffset(when.replace(tzinfo=None)) if zone is not None else None
         return {
-            "identifier": identifier(serial, record.source, record.record_id, part, what),
+            "identifier": name(record.source, record.record_id, part, what),
             "date": int(when.timestamp() * 1000),
             "utcOffset": 0 if offset is None else int(offset.total_seconds() // 60),
             "app": APP,
@@ -137,17 +161,23 @@ def documents(dump: Dump) -> dict[str, list[dict[str, Any]]]:
                 treatment(record, part, "Note", notes=describe.text(record))
             else:
                 kind = "mbg" if isinstance(record, GlucoseRecord) else "sgv"
-                entry: dict[str, Any] = {"type": kind, kind: value}
-                if isinstance(record, ScanRecord) and record.trend is not None:
-                    entry["direction"] = DIRECTIONS.get(record.trend, "NOT COMPUTABLE")
-                entry["dateString"] = _iso(when)
-                entry["device"] = device
                 offset = zone.utcoffset(when.replace(tzinfo=None)) if zone is not None else None
-                entry["identifier"] = identifier(serial, record.source, record.record_id, part)
-                entry["date"] = int(when.timestamp() * 1000)
-                entry["utcOffset"] = 0 if offset is None else int(offset.total_seconds() // 60)
-                entry["app"] = APP
-                entries.append(entry)
+                if isinstance(record, ScanRecord) and record.trend is not None:
+                    entries.append({
+                        "type": kind, kind: value,
+                        "direction": DIRECTIONS.get(record.trend, "NOT COMPUTABLE"),
+                        "dateString": _iso(when), "device": device,
+                        "identifier": name(record.source, record.record_id, part),
+                        "date": int(when.timestamp() * 1000),
+                        "utcOffset": 0 if offset is None else int(offset.total_seconds() // 60),
+                        "app": APP})
+                else:
+                    entries.append({
+                        "type": kind, kind: value, "dateString": _iso(when), "device": device,
+                        "identifier": name(record.source, record.record_id, part),
+                        "date": int(when.timestamp() * 1000),
+                        "utcOffset": 0 if offset is None else int(offset.total_seconds() // 60),
+                        "app": APP})
             if isinstance(record, HistoryRecord) and record.first_after_insertion:
                 start = when - dt.timedelta(minutes=record.sensor_runtime_min or 0)
                 treatment(record, part, "Sensor Start", when=start, what="sensor-start",
@@ -182,5 +212,28 @@ def write(dump: Dump, out: IO[str], part: str | None = None) -> None:
     by msgspec (:func:`libre_usb.jsonsafe.dumps_fast`)."""
     with no_cyclic_gc():  # a document per record, none in a cycle (libre_usb.output.gcpause)
         docs = documents(dump)
-    out.write(dumps_fast(docs if part is None else docs[part], 1).decode("utf-8"))
-    out.write("\n")
+    text = dumps_fast(docs if part is None else docs[part], 1)
+    del docs
+    raw = _utf8_buffer(out)
+    if raw is None:
+        out.write(text.decode("utf-8"))
+        out.write("\n")
+    else:  # tens of MB: not decoded into a str only to be encoded again
+        out.flush()
+        raw.write(text)
+        raw.write(b"\n")
+
+
+def _utf8_buffer(out: IO[str]) -> IO[bytes] | None:
+    """The binary stream under ``out`` when writing UTF-8 bytes to it writes what
+    ``out.write`` would (a UTF-8 text file, no newline translation on this system)."""
+    raw = getattr(out, "buffer", None)
+    encoding = getattr(out, "encoding", None)
+    if raw is None or not isinstance(encoding, str) or os.linesep != "\n":
+        return None
+    try:
+        if codecs.lookup(encoding).name != "utf-8":
+            return None
+    except LookupError:
+        return None
+    return cast("IO[bytes]", raw)
