@@ -211,3 +211,20 @@ def test_a_utf8_file_gets_the_bytes_and_any_other_text_stream_the_text(
     with open(other, "w", encoding="utf-16", newline="") as handle:
         nightscout.write(dump, handle)
     assert other.read_text(encoding="utf-16") == expected
+
+
+@pytest.mark.parametrize("key", ["Europe/Berlin", "America/St_Johns", "Australia/Lord_Howe",
+                                 "Pacific/Chatham", "Asia/Kolkata"])
+def test_offsets_are_the_zones_offsets_of_the_naive_time(key: str) -> None:
+    """``_offsets`` hands a UTC time to ``ZoneInfo.utcoffset`` as it is: the same offset as
+    of its naive copy, every 7 minutes over two years of changes, both folds."""
+    zone = zoneinfo.ZoneInfo(key)
+    offset_at = nightscout._offsets(zone)
+    when = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    while when.year < 2022:
+        for time in (when, when.replace(fold=1)):
+            assert offset_at(time) == zone.utcoffset(time.replace(tzinfo=None))
+        when += dt.timedelta(minutes=7)
+    assert nightscout._offsets(None)(when) is None
+    fixed = dt.timezone(dt.timedelta(hours=-3, minutes=-30))
+    assert nightscout._offsets(fixed)(when) == dt.timedelta(hours=-3, minutes=-30)

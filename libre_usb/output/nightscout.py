@@ -28,8 +28,11 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import hashlib
+import operator
 import os
 import uuid
+import zoneinfo
+from collections.abc import Callable
 from typing import IO, Any, cast
 
 from ..devices import MODELS
@@ -115,6 +118,24 @@ def _glucose(record: HistoryRecord | ReadingRecord) -> int | None:
     return {"LO": LOW, "HI": HIGH}.get(out_of_range or "")
 
 
+_GLUCOSE_CLASSES = (HistoryRecord, ScanRecord, GlucoseRecord)
+#: documents oldest first, then by identifier
+_ORDER = operator.itemgetter("date", "identifier")
+
+
+def _offsets(zone: dt.tzinfo | None) -> Callable[[dt.datetime], dt.timedelta | None]:
+    """The function giving ``zone``'s offset at the reader time that reads as a record's UTC
+    time (``zone.utcoffset(when.replace(tzinfo=None))``). A ``ZoneInfo`` reads only the wall
+    fields and ``fold`` of the time it is given, not its ``tzinfo``: it is called with the
+    time as it is, without a naive copy made first (a test compares both around the changes
+    of several zones)."""
+    if zone is None:
+        return lambda when: None
+    if type(zone) is zoneinfo.ZoneInfo:
+        return zone.utcoffset
+    return lambda when: zone.utcoffset(when.replace(tzinfo=None))
+
+
 def left_out(dump: Dump) -> int:
     """Records without a place in UTC: not in this format."""
     return sum(1 for record in dump.records if record.utc is None)
@@ -130,13 +151,14 @@ def documents(dump: Dump) -> dict[str, list[dict[str, Any]]]:
         from .timeline import resolve_zone
 
         zone = resolve_zone(dump.timezone)
+    offset_at = _offsets(zone)
     entries: list[dict[str, Any]] = []
     treatments: list[dict[str, Any]] = []
     name = _Identifiers(serial)
 
     # (an entry's own fields are written out where entries are made, in this order too)
     def common(record: Record, part: int, when: dt.datetime, what: str = "") -> dict[str, Any]:
-        offset = zone.utcoffset(when.replace(tzinfo=None)) if zone is not None else None
+        offset = offset_at(when)
         return {
             "identifier": name(record.source, record.record_id, part, what),
             "date": int(when.timestamp() * 1000),
@@ -155,13 +177,13 @@ def documents(dump: Dump) -> dict[str, list[dict[str, Any]]]:
         when = record.utc
         if when is None:
             continue
-        if isinstance(record, HistoryRecord | ScanRecord | GlucoseRecord):
+        if isinstance(record, _GLUCOSE_CLASSES):
             value = _glucose(record)
             if value is None:
                 treatment(record, part, "Note", notes=describe.text(record))
             else:
                 kind = "mbg" if isinstance(record, GlucoseRecord) else "sgv"
-                offset = zone.utcoffset(when.replace(tzinfo=None)) if zone is not None else None
+                offset = offset_at(when)
                 if isinstance(record, ScanRecord) and record.trend is not None:
                     entries.append({
                         "type": kind, kind: value,
@@ -202,8 +224,8 @@ def documents(dump: Dump) -> dict[str, list[dict[str, Any]]]:
             treatment(record, part, "Exercise", notes="Exercise")
         else:
             treatment(record, part, "Note", notes=describe.text(record))
-    entries.sort(key=lambda doc: (doc["date"], doc["identifier"]))
-    treatments.sort(key=lambda doc: (doc["date"], doc["identifier"]))
+    entries.sort(key=_ORDER)
+    treatments.sort(key=_ORDER)
     return {"entries": entries, "treatments": treatments}
 
 
