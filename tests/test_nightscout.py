@@ -228,3 +228,19 @@ def test_offsets_are_the_zones_offsets_of_the_naive_time(key: str) -> None:
     assert nightscout._offsets(None)(when) is None
     fixed = dt.timezone(dt.timedelta(hours=-3, minutes=-30))
     assert nightscout._offsets(fixed)(when) == dt.timedelta(hours=-3, minutes=-30)
+
+
+def test_record_times_are_written_in_whole_seconds_as_isoformat_would() -> None:
+    """model._iso takes isoformat() for times without microseconds: the same text as
+    timespec="seconds", naive and aware, with and without microseconds."""
+    from libre_usb.model import _iso
+
+    for naive in (dt.datetime(2024, 5, 1, 12, 0), dt.datetime(2024, 5, 1, 12, 0, 7, 999999),
+                  dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59, 1)):
+        assert _iso(naive) == naive.isoformat(timespec="seconds")
+        for zone in (dt.timezone.utc, dt.timezone(dt.timedelta(hours=5, minutes=30))):
+            aware = naive.replace(tzinfo=zone)
+            if aware.year == 1 and zone is not dt.timezone.utc:
+                continue  # before datetime.min in UTC
+            assert _iso(aware) == aware.astimezone(dt.timezone.utc).isoformat(
+                timespec="seconds").removesuffix("+00:00") + "Z"
