@@ -330,13 +330,20 @@ def test_usbmon_capture_of_our_dump_decodes_to_the_same_json(model: str,
     assert _dump_of_usbmon_capture(reports, pid, tmp_path / "live.pcapng") == ours
 
 
+def write_usbmon_capture(path: Path, reports: list[tuple[str, bytes, float]],
+                         pid: int) -> None:
+    """``reports`` as a usbmon pcapng (link type 220) of a reader with product id ``pid``,
+    its descriptors first, output on an interrupt OUT endpoint."""
+    path.write_bytes(pcapng_bytes(usbmon_session(
+        reports, descriptors=(device_descriptor(0x1A61, pid), INSULINX_CONFIG_WITH_OUT),
+        interrupt_out=True), 220))
+
+
 def _dump_of_usbmon_capture(reports: list[tuple[str, bytes, float]], pid: int,
                             path: Path) -> str:
     """``reports`` written as a usbmon pcapng with the reader's descriptors, then dumped
     through ``capture:``."""
-    path.write_bytes(pcapng_bytes(usbmon_session(
-        reports, descriptors=(device_descriptor(0x1A61, pid), INSULINX_CONFIG_WITH_OUT),
-        interrupt_out=True), 220))
+    write_usbmon_capture(path, reports, pid)
     code, text, err = _cli("dump", "--device", f"capture:{path}", "-q")
     assert code == 0, err
     return text
@@ -388,9 +395,7 @@ def test_freestyle_hid_session_is_decrypted_passively(
         tmp_path: Path) -> None:
     wire, rows = fsh_capture
     path = tmp_path / "fsh.pcapng"
-    path.write_bytes(pcapng_bytes(usbmon_session(
-        wire, descriptors=(device_descriptor(0x1A61, 0x3950), INSULINX_CONFIG_WITH_OUT),
-        interrupt_out=True), 220))
+    write_usbmon_capture(path, wire, 0x3950)
     session = PassiveSession(CaptureTransport.open(str(path)))
     conv = session.conversation
     assert conv.encrypted and conv.decrypted and conv.undecrypted == 0 and conv.malformed == 0
@@ -418,9 +423,7 @@ def test_encrypted_capture_without_the_handshake_says_so(
     wire, _ = fsh_capture
     start = next(i for i, (d, r, _) in enumerate(wire) if d == "out" and r[0] == 0x60)
     path = tmp_path / "late.pcapng"
-    path.write_bytes(pcapng_bytes(usbmon_session(
-        wire[start:], descriptors=(device_descriptor(0x1A61, 0x3950), INSULINX_CONFIG_WITH_OUT),
-        interrupt_out=True), 220))
+    write_usbmon_capture(path, wire[start:], 0x3950)
     code, out, err = _cli("capture", "-q", str(path))
     assert code == 0, err
     assert "NOT decrypted" in out and "not the encryption handshake" in out
@@ -721,9 +724,7 @@ def test_an_encrypted_capture_converts_to_a_transcript_that_still_decrypts(
         tmp_path: Path) -> None:
     wire, rows = fsh_capture
     path = tmp_path / "fsh.pcapng"
-    path.write_bytes(pcapng_bytes(usbmon_session(
-        wire, descriptors=(device_descriptor(0x1A61, 0x3950), INSULINX_CONFIG_WITH_OUT),
-        interrupt_out=True), 220))
+    write_usbmon_capture(path, wire, 0x3950)
     out = tmp_path / "fsh.jsonl"
     code, _, err = _cli("capture", "-q", str(path), "--transcript", str(out))
     assert code == 0, err
@@ -794,9 +795,7 @@ def test_a_binary_capture_says_whether_the_client_asked_for_compression(
         live = session.dump()
     assert live.device.settings["compression"] is compression
     path = tmp_path / "binary.pcapng"
-    path.write_bytes(pcapng_bytes(usbmon_session(
-        tap.reports, descriptors=(device_descriptor(0x1A61, 0x3650), INSULINX_CONFIG_WITH_OUT),
-        interrupt_out=True), 220))
+    write_usbmon_capture(path, tap.reports, 0x3650)
     read = PassiveSession(CaptureTransport.open(str(path))).dump()
     assert read.device.settings["compression"] is compression
     assert read.records == live.records
