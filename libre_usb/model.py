@@ -23,7 +23,9 @@ import enum
 import math
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
+
+import msgspec
 
 SCHEMA_VERSION = 1
 
@@ -118,8 +120,7 @@ def _parse_time(value: Any, aware: bool = False) -> dt.datetime | None:
     return parsed
 
 
-@dataclasses.dataclass(frozen=True)
-class Record:
+class Record(msgspec.Struct, frozen=True):
     """Fields every record has."""
 
     kind: ClassVar[Kind]
@@ -144,14 +145,8 @@ class Record:
 
     def placed(self, utc: dt.datetime | None, time_status: str) -> Record:
         """This record with ``utc`` and ``time_status`` set (:mod:`libre_usb.output.timeline`):
-        ``dataclasses.replace`` without its per-field reflection, for every record of a
-        dump. The copy shares every other value (all immutable)."""
-        clone = object.__new__(type(self))
-        state = clone.__dict__
-        state.update(self.__dict__)
-        state["utc"] = utc
-        state["time_status"] = time_status
-        return clone
+        for every record of a dump. The copy shares every other value (all immutable)."""
+        return _replace(self, utc=utc, time_status=time_status)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
@@ -174,7 +169,7 @@ class Record:
         """:meth:`from_dict` field by field through the general checks."""
         target = RECORD_CLASSES[Kind(data["kind"])]
         kwargs: dict[str, Any] = {}
-        for field in dataclasses.fields(target):
+        for field in record_fields(target):
             if field.name in data:
                 value = _checked(target.__name__, field, data[field.name])
                 kwargs[field.name] = _from_json(field.name, value)
@@ -202,26 +197,46 @@ _JSON_EXPRESSIONS: dict[str, str] = {
     "RawFields": "[[i, t] for i, t in {v}]", "tuple[str, ...]": "list({v})",
 }
 
-#: record class -> the defaults of its fields that have one
-_DEFAULTS: dict[type[Record], dict[str, Any]] = {}
-
 
 def new_record(cls: type[R], values: dict[str, Any]) -> R:
-    """``cls(**values)`` for parsers that make thousands of records: the frozen dataclass
-    ``__init__`` sets each field through ``object.__setattr__``, which costs more than the
-    rest of parsing a line; this fills the instance's dict at once. ``values`` must hold
-    every field that has no default (tests/test_formats_streaming.py checks the parsers'
-    records equal the ones ``__init__`` makes)."""
-    defaults = _DEFAULTS.get(cls)
-    if defaults is None:
-        defaults = _DEFAULTS[cls] = {
-            f.name: f.default for f in dataclasses.fields(cls)
-            if f.default is not dataclasses.MISSING}
-    record = object.__new__(cls)
-    state = record.__dict__
-    state.update(defaults)
-    state.update(values)
-    return record
+    """``cls(**values)``: the parsers' way of making a record from the dict of its values
+    (msgspec's ``__init__`` fills the defaults; ``values`` must hold every field that has
+    none)."""
+    return cls(**values)
+
+
+class FieldSpec(NamedTuple):
+    """A record field: its name, its annotation as written in this module
+    (``"dt.datetime | None"``, ``"RawFields"``) and its default (:data:`NO_DEFAULT` when
+    it has none)."""
+
+    name: str
+    type: str
+    default: Any
+
+
+#: the default of a field that has none (:class:`FieldSpec`)
+NO_DEFAULT: Any = msgspec.NODEFAULT
+_FIELDS: dict[type[Record], tuple[FieldSpec, ...]] = {}
+_replace = msgspec.structs.replace
+
+
+def record_fields(cls: type[Record]) -> tuple[FieldSpec, ...]:
+    """The fields of the record class ``cls`` in declaration order (the base class's
+    first), read once from msgspec's own description of the struct and the annotations as
+    written, which the generated encoders and decoders below pick their code by."""
+    specs = _FIELDS.get(cls)
+    if specs is None:
+        annotations: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            annotations.update(vars(klass).get("__annotations__", {}))
+        names, defaults = cls.__struct_fields__, cls.__struct_defaults__
+        first = len(names) - len(defaults)
+        specs = _FIELDS[cls] = tuple(
+            FieldSpec(name, str(annotations[name]),
+                      defaults[number - first] if number >= first else NO_DEFAULT)
+            for number, name in enumerate(names))
+    return specs
 
 
 #: (record class, derived fields, native times) -> its compiled encoder
@@ -242,9 +257,9 @@ def record_encoder(cls: type[Record], derived: tuple[tuple[str, str], ...] = (),
     """The function that turns a record of class ``cls`` into its JSON-ready dict (what
     :meth:`Record.to_dict` returns and every format writes).
 
-    It is generated once per class from the class's own fields and their annotations, like
-    the ``__init__`` that :mod:`dataclasses` generates, so no record pays for reflection
-    (``dataclasses.fields``, type checks) when it is written. ``derived``: ``(after, name)``
+    It is generated once per class from the class's own fields and their annotations
+    (:func:`record_fields`), so no record pays for reflection or type checks when it is
+    written. ``derived``: ``(after, name)``
     pairs of output-only fields; ``name`` is computed by ``DERIVED[name](value of after)``
     and written right after the field ``after``. ``native_times``: whole-second naive and
     UTC times are left as datetimes, for an encoder (msgspec) that writes them itself in the
@@ -255,7 +270,7 @@ def record_encoder(cls: type[Record], derived: tuple[tuple[str, str], ...] = (),
     if encoder is not None:
         return encoder
     lines = [f"    return {{'kind': {cls.kind.value!r},"]
-    for field in dataclasses.fields(cls):
+    for field in record_fields(cls):
         expression = _JSON_EXPRESSIONS.get(str(field.type), "_to_json({v})")
         if native_times:
             expression = expression.replace("_iso(", "_native_time(")
@@ -314,15 +329,13 @@ def record_reader(cls: type[Record]) -> RecordReader:
     reader = _READERS.get(cls)
     if reader is not None:
         return reader
-    import msgspec
-
-    fields = dataclasses.fields(cls)
+    fields = record_fields(cls)
     if any(str(field.type) not in _WIRE_TYPES for field in fields):
         _READERS[cls] = _no_reader
         return _no_reader
     wire = msgspec.defstruct(
         f"Wire{cls.__name__}",
-        [(field.name, _WIRE_TYPES[str(field.type)][0]) if field.default is dataclasses.MISSING
+        [(field.name, _WIRE_TYPES[str(field.type)][0]) if field.default is NO_DEFAULT
          else (field.name, _WIRE_TYPES[str(field.type)][0], field.default) for field in fields],
         kw_only=True)
     decode = msgspec.json.Decoder(wire).decode
@@ -335,15 +348,14 @@ def record_reader(cls: type[Record]) -> RecordReader:
         lines.append(f"        v{number} = s.{field.name}")
         lines.append(f"        v{number} = "
                      + make.format(v=f"v{number}", aware=field.name == "utc"))
-        values.append(f"{field.name!r}: v{number}")
+        values.append(f"{field.name}=v{number}")
     lines += ["    except (ERRORS, _Refused, ValueError, TypeError, OverflowError):",
-              "        return None", "    record = new(cls)",
-              "    record.__dict__.update({" + ", ".join(values) + "})", "    return record"]
+              "        return None", "    return cls(" + ", ".join(values) + ")"]
     namespace: dict[str, Any] = {
         "PREFIX": prefix, "decode": decode, "ERRORS": msgspec.MsgspecError, "LIMIT": _NUMBER_LIMIT,
         "refuse": _refuse, "Decimal": Decimal, "_time_True": _time_aware,
         "_time_False": _time_naive, "_raw_shared": _raw_shared, "_Refused": _Refused,
-        "new": object.__new__, "cls": cls}
+        "cls": cls}
     exec(compile("\n".join(lines) + "\n", f"<record reader {cls.__name__}>", "exec"),  # noqa: S102
          namespace)
     compiled: RecordReader = namespace["read"]
@@ -459,15 +471,15 @@ def record_decoder(cls: type[Record]) -> RecordDecoder:
     namespace: dict[str, Any] = {
         "LIMIT": _NUMBER_LIMIT, "M": _MISSING, "Decimal": Decimal, "_time_True": _time_aware,
         "_time_False": _time_naive, "_raw_tuple": _raw_tuple, "_Refused": _Refused,
-        "new": object.__new__, "cls": cls}
+        "cls": cls}
     lines = ["def decode(d):", "    get = d.get", "    try:"]
     names = []
-    for number, field in enumerate(dataclasses.fields(cls)):
+    for number, field in enumerate(record_fields(cls)):
         check, make = _FAST_CHECKS.get(str(field.type), ("False", "{v}"))
         v = f"v{number}"
         names.append((field.name, v))
         lines.append(f"        {v} = get({field.name!r}, M)")
-        if field.default is not dataclasses.MISSING:
+        if field.default is not NO_DEFAULT:
             namespace[f"D{number}"] = field.default
             lines.append(f"        if {v} is M:")
             lines.append(f"            {v} = D{number}")
@@ -481,10 +493,7 @@ def record_decoder(cls: type[Record]) -> RecordDecoder:
             lines.append(f"        {v} = {make.format(v=v, aware=field.name == 'utc')}")
     lines.append("    except (_Refused, TypeError, ValueError, OverflowError, ArithmeticError):")
     lines.append("        return None")
-    lines.append("    record = new(cls)")
-    lines.append("    record.__dict__.update({"
-                 + ", ".join(f"{name!r}: {v}" for name, v in names) + "})")
-    lines.append("    return record")
+    lines.append("    return cls(" + ", ".join(f"{name}={v}" for name, v in names) + ")")
     exec(compile("\n".join(lines) + "\n", f"<record decoder {cls.__name__}>", "exec"),  # noqa: S102
          namespace)
     compiled: RecordDecoder = namespace["decode"]
@@ -506,7 +515,7 @@ _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def _checked(owner: str, field: dataclasses.Field[Any], value: Any) -> Any:
+def _checked(owner: str, field: FieldSpec | dataclasses.Field[Any], value: Any) -> Any:
     """``value`` if it has the JSON type ``field`` needs, else TypeError: a saved dump
     with a list for a record id or 1e999 for a dose is refused when read, not passed on
     to fail somewhere later."""
@@ -551,8 +560,7 @@ def _from_json(name: str, value: Any) -> Any:
     return value
 
 
-@dataclasses.dataclass(frozen=True)
-class HistoryRecord(Record):
+class HistoryRecord(Record, frozen=True):
     """A periodic sensor reading (every 15 minutes on Libre 1/2)."""
 
     kind: ClassVar[Kind] = Kind.HISTORY
@@ -570,8 +578,7 @@ class HistoryRecord(Record):
         return bool(self.errors)
 
 
-@dataclasses.dataclass(frozen=True)
-class ReadingRecord(Record):
+class ReadingRecord(Record, frozen=True):
     """A scan, a blood-glucose strip test or a ketone strip test."""
 
     glucose_mg_dl: int | None = None
@@ -596,23 +603,19 @@ class ReadingRecord(Record):
         return None if self.trend is None else TREND_NAMES.get(self.trend, f"unknown_{self.trend}")
 
 
-@dataclasses.dataclass(frozen=True)
-class ScanRecord(ReadingRecord):
+class ScanRecord(ReadingRecord, frozen=True):
     kind: ClassVar[Kind] = Kind.SCAN
 
 
-@dataclasses.dataclass(frozen=True)
-class GlucoseRecord(ReadingRecord):
+class GlucoseRecord(ReadingRecord, frozen=True):
     kind: ClassVar[Kind] = Kind.GLUCOSE
 
 
-@dataclasses.dataclass(frozen=True)
-class KetoneRecord(ReadingRecord):
+class KetoneRecord(ReadingRecord, frozen=True):
     kind: ClassVar[Kind] = Kind.KETONE
 
 
-@dataclasses.dataclass(frozen=True)
-class InsulinRecord(Record):
+class InsulinRecord(Record, frozen=True):
     """Insulin the user logged: ``rapid`` or ``long`` (Libre), or a Neo insulin type."""
 
     kind: ClassVar[Kind] = Kind.INSULIN
@@ -622,26 +625,22 @@ class InsulinRecord(Record):
     units: Decimal | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class FoodRecord(Record):
+class FoodRecord(Record, frozen=True):
     kind: ClassVar[Kind] = Kind.FOOD
 
     #: grams of carbohydrate; None when food was noted without an amount
     carbs_g: int | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class ExerciseRecord(Record):
+class ExerciseRecord(Record, frozen=True):
     kind: ClassVar[Kind] = Kind.EXERCISE
 
 
-@dataclasses.dataclass(frozen=True)
-class MedicationRecord(Record):
+class MedicationRecord(Record, frozen=True):
     kind: ClassVar[Kind] = Kind.MEDICATION
 
 
-@dataclasses.dataclass(frozen=True)
-class NoteRecord(Record):
+class NoteRecord(Record, frozen=True):
     """One custom comment the user attached (Libre: comments 1..6)."""
 
     kind: ClassVar[Kind] = Kind.NOTE
@@ -650,8 +649,7 @@ class NoteRecord(Record):
     text: str = ""
 
 
-@dataclasses.dataclass(frozen=True)
-class TimeChangeRecord(Record):
+class TimeChangeRecord(Record, frozen=True):
     """The user changed the reader's clock from ``old_time`` to ``new_time``."""
 
     kind: ClassVar[Kind] = Kind.TIME_CHANGE
@@ -672,8 +670,7 @@ class TimeChangeRecord(Record):
 ALARM_NAMES = {1: "low", 2: "projected_low", 4: "projected_high", 5: "high"}
 
 
-@dataclasses.dataclass(frozen=True)
-class AlertRecord(Record):
+class AlertRecord(Record, frozen=True):
     """A glycemic alarm the reader showed with a result (binary protocol, database field
     35 of a result record). Shares the result's ``record_id`` and time."""
 
@@ -691,8 +688,7 @@ def alarm_name(code: int) -> str:
     return ALARM_NAMES.get(code, f"code_{code}")
 
 
-@dataclasses.dataclass(frozen=True)
-class EventRecord(Record):
+class EventRecord(Record, frozen=True):
     """A device event from the reader's event log: ``error`` (with its code), ``low_battery``,
     ``dead_battery``, ``lost_time``, ``sensor_expired``, ``masked_mode_status``,
     ``microcontroller_reset``, ``recovery``, ``restore_config``, ``clear_*`` (database
@@ -708,8 +704,7 @@ class EventRecord(Record):
     error_data: int | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class UnknownRecord(Record):
+class UnknownRecord(Record, frozen=True):
     """A record type we cannot decode: every field is kept, in order."""
 
     kind: ClassVar[Kind] = Kind.UNKNOWN

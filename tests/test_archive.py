@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 from simdumps import ZONE, content_dump
@@ -86,7 +87,7 @@ def test_reset_reader_reused_ids_are_kept_apart_and_reported(tmp_path: Path) -> 
     shift = {source: min(r.record_id for r in before_reset.records if r.source == source)
              - min(r.record_id for r in later.records if r.source == source)
              for source in {r.source for r in later.records}}
-    reused = tuple(dataclasses.replace(r, record_id=r.record_id + shift[r.source])
+    reused = tuple(msgspec.structs.replace(r, record_id=r.record_id + shift[r.source])
                    for r in later.records)
     path = tmp_path / "a.sqlite"
     with Archive(path, create=True) as archive:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
 import pytest
 from captures import INSULINX, need, transcript_from_capture, usbsnoop_reports
 
@@ -226,7 +227,7 @@ def test_new_then_old_is_the_order_that_keeps_time_monotonic(replayed: Dump) -> 
     import dataclasses
 
     swapped = tuple(
-        dataclasses.replace(r, old_time=r.new_time, new_time=r.old_time, local_time=r.old_time)
+        msgspec.structs.replace(r, old_time=r.new_time, new_time=r.old_time, local_time=r.old_time)
         if isinstance(r, TimeChangeRecord) else r
         for r in replayed.records)
     for records, monotonic in ((replayed.records, True), (swapped, False)):

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 
@@ -83,7 +84,7 @@ def keys() -> Any:
 
 def _decoded(record: Record) -> Record:
     """A `$arresult?` record without the fields whose meaning is unknown."""
-    return dataclasses.replace(record, raw=()) if record.source == "$arresult?" else record
+    return msgspec.structs.replace(record, raw=()) if record.source == "$arresult?" else record
 
 
 def _key(record: Any) -> tuple[str, int, str]:
@@ -549,7 +550,7 @@ def test_cli_dump_of_the_virtual_libre3(keys: Any) -> None:
     # Libre 3-shaped lines (protocol.md 4.3) decode to exactly the records the reader holds;
     # where the CLI placed them in time (utc, time_status) is not the reader's doing
     def as_read(record: Record) -> Record:
-        return dataclasses.replace(record, utc=None, time_status="")
+        return msgspec.structs.replace(record, utc=None, time_status="")
 
     assert sorted(map(as_read, records), key=_key) == sorted(map(as_read, content.records),
                                                              key=_key)

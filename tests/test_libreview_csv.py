@@ -16,6 +16,7 @@ import io
 import re
 from collections import Counter
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 from simdumps import content_dump
@@ -226,7 +227,7 @@ def test_lo_hi_and_invalid_readings() -> None:
 def test_records_without_a_valid_date_are_left_out_and_counted(dump: Dump) -> None:
     import dataclasses
 
-    broken = dataclasses.replace(dump.records[0], local_time=None)
+    broken = msgspec.structs.replace(dump.records[0], local_time=None)
     changed = dataclasses.replace(dump, records=(broken, *dump.records[1:]))
     text = export.render(changed, "libreview-csv")
     assert len(list(csv.reader(io.StringIO(text)))) == len(dump.records) - 1 + 2

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import msgspec
 import pytest
 from click.testing import CliRunner
 from simdumps import content_dump
@@ -119,7 +120,7 @@ def test_identifiers_are_stable_across_overlapping_dumps(dump: Dump) -> None:
 
 
 def test_only_placed_records_and_a_note_for_the_rest(dump: Dump) -> None:
-    unplaced = dataclasses.replace(dump.records[0], utc=None, time_status="ambiguous")
+    unplaced = msgspec.structs.replace(dump.records[0], utc=None, time_status="ambiguous")
     changed = dataclasses.replace(dump, records=(unplaced, *dump.records[1:]))
     notes = export.format_notes(changed, "nightscout-entries")
     assert notes and notes[0].startswith("1 records without a place in UTC")

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 from simdumps import content_dump
@@ -156,8 +157,8 @@ def test_hostile_times_and_values_are_clamped(dump: Dump) -> None:
     """A reader clock in the years 1 and 9999 and a value of 65535: the page still has at
     most 14 daily profiles, and every point stays inside its plot."""
     base = next(r for r in dump.records if isinstance(r, HistoryRecord))
-    odd = [dataclasses.replace(base, record_id=-1, local_time=dt.datetime(1, 1, 1, 0, 0)),
-           dataclasses.replace(base, record_id=-2, local_time=dt.datetime(9999, 12, 31, 23, 59),
+    odd = [msgspec.structs.replace(base, record_id=-1, local_time=dt.datetime(1, 1, 1, 0, 0)),
+           msgspec.structs.replace(base, record_id=-2, local_time=dt.datetime(9999, 12, 31, 23, 59),
                                glucose_mg_dl=65535)]
     data = from_dump(dataclasses.replace(dump, records=(*dump.records, *odd)))
     assert len(data.days) == PROFILE_DAYS

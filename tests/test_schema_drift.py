@@ -4,14 +4,13 @@ encoder writes, model.record_encoder), requires them all, and fixes ``kind``."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from importlib import resources
 from typing import Any
 
 import pytest
 
-from libre_usb.model import RECORD_CLASSES, Kind, Record
+from libre_usb.model import RECORD_CLASSES, Kind, Record, record_fields
 
 SCHEMA: dict[str, Any] = json.loads(
     (resources.files("libre_usb") / "data" / "dump.schema.json").read_text(encoding="utf-8"))
@@ -21,7 +20,7 @@ SCHEMA: dict[str, Any] = json.loads(
 def test_each_kinds_schema_lists_exactly_the_class_fields(kind: Kind) -> None:
     cls: type[Record] = RECORD_CLASSES[kind]
     definition = SCHEMA["$defs"][kind.value]
-    fields = [field.name for field in dataclasses.fields(cls)]
+    fields = [field.name for field in record_fields(cls)]
     derived = {"glucose_mmol_l"} if "glucose_mg_dl" in fields else set()
     assert set(definition["properties"]) == {"kind", *fields, *derived}
     assert set(definition["required"]) == {"kind", *fields}
@@ -35,4 +34,4 @@ def test_what_the_encoder_writes_is_what_the_schema_lists(kind: Kind) -> None:
     values: dict[str, Any] = {"record_id": 1, "source": "$history?", "record_type": 0,
                               "local_time": None}
     written = cls(**values).to_dict()
-    assert list(written) == ["kind", *(f.name for f in dataclasses.fields(cls))]
+    assert list(written) == ["kind", *(f.name for f in record_fields(cls))]

@@ -15,7 +15,6 @@ lossless. ``unit="mmol/L"`` adds ``glucose_mmol_l`` next to every ``glucose_mg_d
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime as dt
 import io
 import itertools
@@ -37,6 +36,7 @@ from ..model import (
     _iso,
     _to_json,
     record_encoder,
+    record_fields,
     sorted_records,
 )
 from . import libreview_csv
@@ -274,7 +274,7 @@ def csv_row(cls: type[Record], unit: str = MG_DL) -> Callable[[Record], list[str
     compiled = _CSV_ROWS.get(key)
     if compiled is not None:
         return compiled
-    fields = {field.name: str(field.type) for field in dataclasses.fields(cls)}
+    fields = {field.name: field.type for field in record_fields(cls)}
     derived = dict((name, after) for after, name in _derived(unit))
     cells: list[str] = []
     for name in CSV_COLUMNS:

@@ -47,6 +47,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
+
 from ..model import DeviceInfo, Dump, NoteRecord, Record, UnknownRecord, sorted_records
 
 PREFIX = "REDACTED-"
@@ -211,7 +213,7 @@ class Redactor:
                 for index, value in enumerate(record.fields))
         if isinstance(record, NoteRecord) and record.text:
             changes["text"] = note(record.comment_index)
-        return dataclasses.replace(record, **changes) if changes else record
+        return msgspec.structs.replace(record, **changes) if changes else record
 
 
 def redact(dump: Dump) -> Dump:

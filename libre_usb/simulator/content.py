@@ -24,6 +24,8 @@ import math
 import random
 from decimal import Decimal
 
+import msgspec
+
 from ..model import (
     ALARM_NAMES,
     AlertRecord,
@@ -277,7 +279,7 @@ def _generate_libre(seed: int, model: str, days: int, now: dt.datetime,
 def shift_ids(content: ReaderContent, base: int) -> None:
     """Add ``base`` to every record id (and the record counter)."""
     def moved(record: Record) -> Record:
-        return dataclasses.replace(record, record_id=record.record_id + base)
+        return msgspec.structs.replace(record, record_id=record.record_id + base)
 
     content.history = [moved(r) for r in content.history]  # type: ignore[misc]
     content.results = [[moved(r) for r in line] for line in content.results]
