@@ -12,21 +12,19 @@ clock setters, and erase commands (``$resetpatient``) are refused always.
 
 from __future__ import annotations
 
-import dataclasses
+import msgspec
 
 from .errors import InputError
 
 
-@dataclasses.dataclass(frozen=True)
-class RecordSource:
+class RecordSource(msgspec.Struct, frozen=True):
     """A multi-record command and the parser of its lines."""
 
     command: str
     parser: str
 
 
-@dataclasses.dataclass(frozen=True)
-class DeviceModel:
+class DeviceModel(msgspec.Struct, frozen=True):
     name: str
     title: str
     product_ids: tuple[int, ...]

@@ -17,7 +17,6 @@ Times: ``local_time`` is the reader's own clock, naive, exactly as stored. ``utc
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime as dt
 import enum
 import math
@@ -217,14 +216,15 @@ class FieldSpec(NamedTuple):
 
 #: the default of a field that has none (:class:`FieldSpec`)
 NO_DEFAULT: Any = msgspec.NODEFAULT
-_FIELDS: dict[type[Record], tuple[FieldSpec, ...]] = {}
+_FIELDS: dict[type[msgspec.Struct], tuple[FieldSpec, ...]] = {}
 _replace = msgspec.structs.replace
 
 
-def record_fields(cls: type[Record]) -> tuple[FieldSpec, ...]:
-    """The fields of the record class ``cls`` in declaration order (the base class's
-    first), read once from msgspec's own description of the struct and the annotations as
-    written, which the generated encoders and decoders below pick their code by."""
+def record_fields(cls: type[msgspec.Struct]) -> tuple[FieldSpec, ...]:
+    """The fields of the record (or other model) class ``cls`` in declaration order (the
+    base class's first), read once from msgspec's own description of the struct and the
+    annotations as written, which the generated encoders and decoders below pick their code
+    by."""
     specs = _FIELDS.get(cls)
     if specs is None:
         annotations: dict[str, Any] = {}
@@ -515,7 +515,7 @@ _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def _checked(owner: str, field: FieldSpec | dataclasses.Field[Any], value: Any) -> Any:
+def _checked(owner: str, field: FieldSpec, value: Any) -> Any:
     """``value`` if it has the JSON type ``field`` needs, else TypeError: a saved dump
     with a list for a record id or 1e999 for a dose is refused when read, not passed on
     to fail somewhere later."""
@@ -731,8 +731,7 @@ RECORD_CLASSES: dict[Kind, type[Record]] = {
 _CLASS_OF_KIND: dict[str, type[Record]] = {kind.value: cls for kind, cls in RECORD_CLASSES.items()}
 
 
-@dataclasses.dataclass(frozen=True)
-class DeviceInfo:
+class DeviceInfo(msgspec.Struct, frozen=True):
     """What the reader says about itself and its settings.
 
     ``replies`` keeps the raw reply text of every informational command we sent, so
@@ -757,13 +756,13 @@ class DeviceInfo:
     #: raw reply text of each informational command, by command
     replies: tuple[tuple[str, str], ...] = ()
     #: decoded settings (language, sounds, reminders, brand, market level, clock details...)
-    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    settings: dict[str, Any] = msgspec.field(default_factory=dict)
     #: the current sensor as the reader describes it ($patch?), None when not read
     sensor: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for field in dataclasses.fields(self):
+        for field in record_fields(type(self)):
             value = getattr(self, field.name)
             if field.name == "replies":
                 out[field.name] = dict(value)
@@ -776,7 +775,7 @@ class DeviceInfo:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeviceInfo:
         kwargs: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
+        for field in record_fields(cls):
             if field.name not in data:
                 continue
             value = _checked("device", field, data[field.name])
@@ -792,8 +791,7 @@ class DeviceInfo:
         return cls(**kwargs)
 
 
-@dataclasses.dataclass(frozen=True)
-class Dump:
+class Dump(msgspec.Struct, frozen=True):
     """Everything read from one reader."""
 
     device: DeviceInfo

@@ -4,7 +4,6 @@ killed with SIGKILL leaving the archive before or after, never between."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -71,8 +70,8 @@ def test_overlapping_dumps_give_their_union(tmp_path: Path) -> None:
     assert len(older) + len(newer) > len(full.records)  # they overlap
     path = tmp_path / "a.sqlite"
     with Archive(path, create=True) as archive:
-        archive.sync(dataclasses.replace(full, records=older), "older")
-        result = archive.sync(dataclasses.replace(full, records=newer), "newer")
+        archive.sync(msgspec.structs.replace(full, records=older), "older")
+        result = archive.sync(msgspec.structs.replace(full, records=newer), "newer")
         assert result.duplicates > 0 and result.added > 0 and not result.conflicts
         merged = archive.load()
     dated = Period(dt.datetime(1900, 1, 1), None).select(full.records)
@@ -92,7 +91,7 @@ def test_reset_reader_reused_ids_are_kept_apart_and_reported(tmp_path: Path) -> 
     path = tmp_path / "a.sqlite"
     with Archive(path, create=True) as archive:
         archive.sync(before_reset, "before")
-        result = archive.sync(dataclasses.replace(later, records=reused), "after reset")
+        result = archive.sync(msgspec.structs.replace(later, records=reused), "after reset")
         assert result.conflicts, "reused ids with other content must be reported"
         assert all(c.variant == 1 for c in result.conflicts)
         kept = archive.load()
@@ -201,8 +200,8 @@ def test_redacted_or_serial_less_dumps_are_refused(tmp_path: Path) -> None:
         with pytest.raises(InputError, match="redacted"):
             archive.sync(redact(dump), "x")
         with pytest.raises(InputError, match="no reader serial"):
-            archive.sync(dataclasses.replace(
-                dump, device=dataclasses.replace(dump.device, serial=None)), "x")
+            archive.sync(msgspec.structs.replace(
+                dump, device=msgspec.structs.replace(dump.device, serial=None)), "x")
 
 
 @pytest.mark.parametrize("fmt", export.FORMATS)

@@ -4,7 +4,6 @@ same document, memory that does not grow with the dump, and no per-record reflec
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime as dt
 import io
 import json
@@ -12,6 +11,7 @@ import tracemalloc
 from decimal import Decimal
 from typing import IO, Any
 
+import msgspec
 import pytest
 from msgspec.structs import asdict
 
@@ -99,7 +99,7 @@ def _odd_records() -> list[Record]:
 def test_fast_writers_on_odd_values(placed: Dump, fmt: str) -> None:
     """Texts with every kind of escape, fractional seconds and other zones (written as _iso
     writes them), missing times and values, unknown records."""
-    dump = dataclasses.replace(placed, records=tuple(_odd_records()))
+    dump = msgspec.structs.replace(placed, records=tuple(_odd_records()))
     for unit in ("mg/dL", "mmol/L"):
         assert export.render(dump, fmt, unit=unit) == _reference(dump, fmt, unit)
 
@@ -107,7 +107,7 @@ def test_fast_writers_on_odd_values(placed: Dump, fmt: str) -> None:
 def test_records_out_of_order_are_written_in_order(placed: Dump) -> None:
     ordered = tuple(export.sorted_records(placed.records))
     half = len(ordered) // 2
-    shuffled = dataclasses.replace(placed, records=ordered[half:] + ordered[:half])
+    shuffled = msgspec.structs.replace(placed, records=ordered[half:] + ordered[:half])
     assert export.in_order(shuffled.records) is not shuffled.records
     assert export.in_order(ordered) is ordered  # no copy when already in order
     for fmt in ("json", "ndjson", "csv"):

@@ -224,14 +224,13 @@ def test_new_then_old_is_the_order_that_keeps_time_monotonic(replayed: Dump) -> 
     """protocol.md 4.5 infers that type 6 holds the new time, then the old one. With that
     reading the placed instants grow with the record ids; read the other way round they do
     not. (The vendor export also shows the first of the two times for type 6 rows.)"""
-    import dataclasses
 
     swapped = tuple(
         msgspec.structs.replace(r, old_time=r.new_time, new_time=r.old_time, local_time=r.old_time)
         if isinstance(r, TimeChangeRecord) else r
         for r in replayed.records)
     for records, monotonic in ((replayed.records, True), (swapped, False)):
-        placed = timeline.place(dataclasses.replace(replayed, records=records), "Europe/Paris")
+        placed = timeline.place(msgspec.structs.replace(replayed, records=records), "Europe/Paris")
         instants = [r.utc for r in sorted(placed.records, key=lambda r: r.record_id)]
         assert (instants == sorted(instants)) is monotonic  # type: ignore[type-var]
 

@@ -225,10 +225,9 @@ def test_lo_hi_and_invalid_readings() -> None:
 
 
 def test_records_without_a_valid_date_are_left_out_and_counted(dump: Dump) -> None:
-    import dataclasses
 
     broken = msgspec.structs.replace(dump.records[0], local_time=None)
-    changed = dataclasses.replace(dump, records=(broken, *dump.records[1:]))
+    changed = msgspec.structs.replace(dump, records=(broken, *dump.records[1:]))
     text = export.render(changed, "libreview-csv")
     assert len(list(csv.reader(io.StringIO(text)))) == len(dump.records) - 1 + 2
     notes = export.format_notes(changed, "libreview-csv")

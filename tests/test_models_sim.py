@@ -7,10 +7,10 @@ commands, the session and the formats around them.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 
+import msgspec
 import pytest
 from captures import INSULINX, need
 
@@ -114,7 +114,7 @@ def test_settings_and_sensor_of_the_virtual_libre() -> None:
     assert dict(device.replies)["$patch?"].split("\n")[:-1] == device.sensor["lines"]
     # DeviceInfo goes through JSON and back unchanged, settings and sensor included
     back = DeviceInfo.from_dict(json.loads(json.dumps(device.to_dict())))
-    assert back == device and dataclasses.asdict(back) == dataclasses.asdict(device)
+    assert back == device and msgspec.structs.asdict(back) == msgspec.structs.asdict(device)
 
 
 def test_insulinx_capture_reports_0x3450() -> None:

@@ -5,7 +5,6 @@ overlapping dumps, and cgm-format (PyPI, dev extra) reading the files back."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import io
 import json
@@ -105,9 +104,9 @@ def test_values_directions_and_offsets(dump: Dump,
 def test_identifiers_are_stable_across_overlapping_dumps(dump: Dump) -> None:
     assert dump.device.clock is not None
     cut = dump.device.clock - dt.timedelta(days=10)
-    first = nightscout.documents(dataclasses.replace(
+    first = nightscout.documents(msgspec.structs.replace(
         dump, records=Period(None, cut + dt.timedelta(days=5)).select(dump.records)))
-    second = nightscout.documents(dataclasses.replace(
+    second = nightscout.documents(msgspec.structs.replace(
         dump, records=Period(cut, None).select(dump.records)))
     whole = nightscout.documents(dump)
     for kind in ("entries", "treatments"):
@@ -121,7 +120,7 @@ def test_identifiers_are_stable_across_overlapping_dumps(dump: Dump) -> None:
 
 def test_only_placed_records_and_a_note_for_the_rest(dump: Dump) -> None:
     unplaced = msgspec.structs.replace(dump.records[0], utc=None, time_status="ambiguous")
-    changed = dataclasses.replace(dump, records=(unplaced, *dump.records[1:]))
+    changed = msgspec.structs.replace(dump, records=(unplaced, *dump.records[1:]))
     notes = export.format_notes(changed, "nightscout-entries")
     assert notes and notes[0].startswith("1 records without a place in UTC")
 

@@ -5,7 +5,6 @@ hostile times and values cannot stretch it."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import math
@@ -138,11 +137,11 @@ def test_json_metrics_in_either_unit(dump: Dump) -> None:
 
 def test_html_references_nothing_and_escapes_every_text(dump: Dump) -> None:
     hostile = "<script>alert('x')</script> & \"quoted\""
-    device = dataclasses.replace(dump.device, serial="<b>SER&IAL</b>")
+    device = msgspec.structs.replace(dump.device, serial="<b>SER&IAL</b>")
     last = max(r.local_time for r in dump.records if r.local_time is not None)
     note = NoteRecord(record_id=10**9, source="$arresult?", record_type=2,
                       local_time=last - dt.timedelta(hours=1), comment_index=1, text=hostile)
-    page = report.render(from_dump(dataclasses.replace(
+    page = report.render(from_dump(msgspec.structs.replace(
         dump, device=device, records=(*dump.records, note))), unit="mg/dL")
     lower = page.lower()
     assert page.startswith("<!DOCTYPE html>")
@@ -160,7 +159,7 @@ def test_hostile_times_and_values_are_clamped(dump: Dump) -> None:
     odd = [msgspec.structs.replace(base, record_id=-1, local_time=dt.datetime(1, 1, 1, 0, 0)),
            msgspec.structs.replace(base, record_id=-2, local_time=dt.datetime(9999, 12, 31, 23, 59),
                                glucose_mg_dl=65535)]
-    data = from_dump(dataclasses.replace(dump, records=(*dump.records, *odd)))
+    data = from_dump(msgspec.structs.replace(dump, records=(*dump.records, *odd)))
     assert len(data.days) == PROFILE_DAYS
     page = report.render(data, unit="mg/dL")
     for points in re.findall(r'points="([^"]+)"', page):

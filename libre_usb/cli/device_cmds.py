@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+import msgspec
 
 from .. import jsonsafe
 from ..devices import MODELS
@@ -183,7 +184,7 @@ def list_cmd(as_json: bool) -> None:
     """List attached FreeStyle readers and the URI to reach each."""
     readers = list_attached()
     if as_json:
-        click.echo(jsonsafe.dumps([r.__dict__ for r in readers], indent=1))
+        click.echo(jsonsafe.dumps([msgspec.structs.asdict(r) for r in readers], indent=1))
         return
     if not readers:
         click.echo("no FreeStyle reader attached ('libre-dump doctor' explains what the "

@@ -42,7 +42,6 @@ a short name is easy to recover from its hash.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -187,7 +186,7 @@ class Redactor:
                 {**tag, "text": f"{PREFIX}tag-{tag.get('number')}" if tag.get("text") else ""}
                 for tag in settings["tags"]
             ]
-        return dataclasses.replace(
+        return msgspec.structs.replace(
             info,
             serial=SERIAL if info.serial else info.serial,
             patient_name=PATIENT_NAME if info.patient_name else info.patient_name,
@@ -221,7 +220,7 @@ def redact(dump: Dump) -> Dump:
     redactor = Redactor()
     device = redactor.device(dump.device)
     records = tuple(redactor.record(record) for record in sorted_records(dump.records))
-    return dataclasses.replace(dump, device=device, records=records)
+    return msgspec.structs.replace(dump, device=device, records=records)
 
 
 # -- shareable transcripts ----------------------------------------------------------------------

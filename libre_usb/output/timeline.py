@@ -60,7 +60,6 @@ where it came from.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import datetime as dt
 import operator
 import os
@@ -69,6 +68,7 @@ import zoneinfo
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import msgspec
 import tzlocal
 
 from ..errors import InputError
@@ -97,8 +97,7 @@ def _valid_key(key: str) -> bool:
     return True
 
 
-@dataclasses.dataclass(frozen=True)
-class Zone:
+class Zone(msgspec.Struct, frozen=True):
     """The zone records are placed in, and where it came from (shown to the user)."""
 
     tzinfo: zoneinfo.ZoneInfo
@@ -224,8 +223,7 @@ def resolve_zone(name: str | None) -> zoneinfo.ZoneInfo:
 
 # -- segments -----------------------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class Segment:
+class Segment(msgspec.Struct, frozen=True):
     """A stretch of records over which the reader's clock had one offset from UTC."""
 
     #: id of the time change that opened the segment; None for the oldest segment
@@ -332,14 +330,14 @@ def place_dump_owned(dump: Dump, zone: str | Zone | zoneinfo.ZoneInfo | None = N
         zone = zone.tzinfo
     tz = zone if isinstance(zone, zoneinfo.ZoneInfo) else resolve_zone(zone)
     records = list(dump.records)
-    clock, empty = dump.device.clock, dataclasses.replace(dump, records=())
+    clock, empty = dump.device.clock, msgspec.structs.replace(dump, records=())
     del dump  # the caller's reference is the only other one left to the records' tuple
     place_in_list(records, clock, tz)
     # the formats' order (source, then id; stable): two sorts on existing values, so no
     # key tuples are made per record
     records.sort(key=operator.attrgetter("record_id"))
     records.sort(key=operator.attrgetter("source"))
-    return dataclasses.replace(empty, records=tuple(records), timezone=tz.key)
+    return msgspec.structs.replace(empty, records=tuple(records), timezone=tz.key)
 
 
 def place(dump: Dump, zone: str | Zone | zoneinfo.ZoneInfo | None = None) -> Dump:
@@ -349,4 +347,4 @@ def place(dump: Dump, zone: str | Zone | zoneinfo.ZoneInfo | None = None) -> Dum
         zone = zone.tzinfo
     tz = zone if isinstance(zone, zoneinfo.ZoneInfo) else resolve_zone(zone)
     records = place_records(dump.records, dump.device.clock, tz)
-    return dataclasses.replace(dump, records=tuple(records), timezone=tz.key)
+    return msgspec.structs.replace(dump, records=tuple(records), timezone=tz.key)

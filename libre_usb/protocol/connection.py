@@ -19,9 +19,10 @@ reply is awaited (leftovers of an earlier session) are discarded and counted.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from typing import Protocol
+
+import msgspec
 
 from ..errors import CommandFailed, EncryptionError, ProtocolError
 from .frames import MAX_PAYLOAD, MessageType, build_report, parse_report
@@ -46,36 +47,30 @@ class State(enum.Enum):
     AWAIT_TEXT = "await_text"
 
 
-@dataclasses.dataclass(frozen=True)
-class PreInitReply:
+class PreInitReply(msgspec.Struct, frozen=True):
     """Reply to 0x04: one byte of unknown meaning (InsuLinx 0x0C, Libre 2 0x16)."""
 
     code: int
 
 
-@dataclasses.dataclass(frozen=True)
-class SerialNumber:
+class SerialNumber(msgspec.Struct, frozen=True):
     serial: str
 
 
-@dataclasses.dataclass(frozen=True)
-class SoftwareVersion:
+class SoftwareVersion(msgspec.Struct, frozen=True):
     version: str
 
 
-@dataclasses.dataclass(frozen=True)
-class Ready:
+class Ready(msgspec.Struct, frozen=True):
     """The reader answered INIT with ``71 01 01``."""
 
 
-@dataclasses.dataclass(frozen=True)
-class TextResponse:
+class TextResponse(msgspec.Struct, frozen=True):
     command: str
     reply: TextReply
 
 
-@dataclasses.dataclass(frozen=True)
-class Skipped:
+class Skipped(msgspec.Struct, frozen=True):
     """A report that was read and deliberately ignored."""
 
     msg_type: int

@@ -16,9 +16,10 @@ decoded with a guessed model.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
+
+import msgspec
 
 from .. import jsonsafe
 from ..devices import DeviceModel, is_read_only, model_by_name, model_for_product_id
@@ -196,17 +197,17 @@ class PassiveSession:
         decoded = self._binary(info)
         if decoded is None:
             return info
-        return dataclasses.replace(info, settings={**info.settings, **decoded.settings})
+        return msgspec.structs.replace(info, settings={**info.settings, **decoded.settings})
 
     def dump(self) -> Dump:
         info = self.read_info()
         decoded = self._binary(info)
         if decoded is not None and any(op in (Op.GET_DATABASE, Op.COMPRESSED_DATABASE)
                                        for op, _ in self.conversation.binary_replies):
-            info = dataclasses.replace(info, settings={**info.settings, **decoded.settings})
+            info = msgspec.structs.replace(info, settings={**info.settings, **decoded.settings})
             return Dump(device=info, records=tuple(decoded.records))
         if decoded is not None:
-            info = dataclasses.replace(info, settings={**info.settings, **decoded.settings})
+            info = msgspec.structs.replace(info, settings={**info.settings, **decoded.settings})
         return Dump(device=info, records=tuple(self.read_records()))
 
     def read_clock(self) -> dt.datetime | None:

@@ -14,12 +14,13 @@ protocol, the clock is read with GET_DATE_TIME and set with SET_DATE_TIME, and o
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from ..devices import DeviceModel, is_read_only, model_by_name, model_for_product_id
 from ..errors import (
@@ -431,7 +432,7 @@ class Session:
         from .binary import BinaryReader
 
         decoded = BinaryReader(self).read(info.record_count, records=False)
-        return dataclasses.replace(info, settings={**info.settings, **decoded.settings})
+        return msgspec.structs.replace(info, settings={**info.settings, **decoded.settings})
 
     def dump(self) -> Dump:
         self.open()
@@ -440,7 +441,7 @@ class Session:
             from .binary import BinaryReader
 
             decoded = BinaryReader(self).read(info.record_count)
-            info = dataclasses.replace(info, settings={**info.settings, **decoded.settings})
+            info = msgspec.structs.replace(info, settings={**info.settings, **decoded.settings})
             return Dump(device=info, records=tuple(decoded.records))
         records = self.read_records()
         return Dump(device=info, records=tuple(records))

@@ -23,11 +23,12 @@ With no URI, the first attached Abbott reader is opened on the best available ba
 from __future__ import annotations
 
 import abc
-import dataclasses
 import importlib
 import urllib.parse
 from types import TracebackType
 from typing import Any
+
+import msgspec
 
 from ..errors import DeviceNotFound, InputError
 
@@ -80,13 +81,12 @@ def check_report(report: bytes) -> bytes:
     return bytes(report)
 
 
-@dataclasses.dataclass(frozen=True)
-class DeviceURI:
+class DeviceURI(msgspec.Struct, frozen=True):
     """A parsed ``--device`` value."""
 
     scheme: str
     target: str
-    options: dict[str, str] = dataclasses.field(default_factory=dict)
+    options: dict[str, str] = msgspec.field(default_factory=dict)
 
     def __str__(self) -> str:
         query = urllib.parse.urlencode(self.options)
@@ -125,8 +125,7 @@ def parse_uri(text: str) -> DeviceURI:
     return DeviceURI(scheme, target, options)
 
 
-@dataclasses.dataclass(frozen=True)
-class AttachedReader:
+class AttachedReader(msgspec.Struct, frozen=True):
     """One reader found on the system (``libre-dump list``)."""
 
     uri: str

@@ -28,7 +28,6 @@ client, with other commands in another order, still replays.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import io
 import json
 import re
@@ -36,6 +35,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+import msgspec
 
 from .. import jsonsafe
 from ..errors import InputError, NotInTranscript
@@ -71,8 +72,7 @@ def _key(report: bytes) -> tuple[str, bytes]:
     return (f"{msg_type:02x}", payload)
 
 
-@dataclasses.dataclass
-class _Exchange:
+class _Exchange(msgspec.Struct):
     key: tuple[str, bytes]
     replies: list[bytes]
     used: bool = False

@@ -42,6 +42,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from ...errors import ProtocolError
 from ...model import (
     AlertRecord,
@@ -289,7 +291,7 @@ class _Decoder:
         raw = tuple(sorted(header_raw + [(fid, str(_json_value(v))) for fid, v in values.items()
                                          if fid not in used]))
         first, *rest = out
-        return [dataclasses.replace(first, raw=raw), *rest]
+        return [msgspec.structs.replace(first, raw=raw), *rest]
 
 
 def _int(values: dict[int, Any], field_id: int, used: set[int]) -> int | None:
@@ -450,7 +452,7 @@ def merge_time_changes(records: list[Record]) -> list[Record]:
         if close and a is not None and b is not None and (
                 a.date() == b.date() or (a.hour, a.minute) == (b.hour, b.minute)):
             merged[id(first)] = None
-            merged[id(second)] = dataclasses.replace(
+            merged[id(second)] = msgspec.structs.replace(
                 second, old_time=first.old_time,
                 raw=tuple(sorted(((0, str(first.record_id)), *second.raw))))
             index += 2

@@ -17,8 +17,9 @@ Families: ``libre`` (FreeStyle Libre and Libre Pro readers), ``libre2``, ``libre
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
+
+import msgspec
 
 HISTORY = "$history?"
 ARRESULT = "$arresult?"
@@ -36,8 +37,7 @@ ISS18 = "glucometerutils issue #18 (real Optium Neo lines; the user read the met
 OG = "OpenGlucose InsuLinx USB capture (real $result? reply, 237 lines)"
 
 
-@dataclasses.dataclass(frozen=True)
-class Layout:
+class Layout(msgspec.Struct, frozen=True):
     """One line shape and where its decoded fields are."""
 
     family: str
@@ -47,7 +47,7 @@ class Layout:
     #: which decoder reads it: history, reading, time_change, result_reading,
     #: neo_insulin, result_time_change
     decoder: str
-    at: Mapping[str, int] = dataclasses.field(hash=False)
+    at: Mapping[str, int]
     source: str
     confirmed: bool
 

@@ -14,12 +14,13 @@ Parsers are pure functions ``(fields) -> list[Record]``, looked up by name in
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime as dt
 import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+
+import msgspec
 
 from ...errors import ProtocolError
 from ...model import (
@@ -437,8 +438,7 @@ def _unknown(fields: Fields, command: str) -> UnknownRecord:
 
 # -- the parsers --------------------------------------------------------------------------------
 
-@dataclasses.dataclass
-class LineStats:
+class LineStats(msgspec.Struct):
     """What a parse kept raw: lines of a record type we decode whose shape (field count) or
     values fit no known layout. Lines of record types we do not decode at all (kept raw as
     well) are counted apart, in ``other_types``."""

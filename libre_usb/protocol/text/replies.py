@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
+
+import msgspec
 
 from .reply import reader_int
 
@@ -22,8 +23,7 @@ def parse_dbrnum(text: str) -> int | None:
         return None
 
 
-@dataclasses.dataclass(frozen=True)
-class ReaderClock:
+class ReaderClock(msgspec.Struct, frozen=True):
     """``$rdt?``: the reader's displayed time, whether it is valid, and the offset in seconds
     between its factory (RTC) time and the user time (absent on the Libre Pro)."""
 

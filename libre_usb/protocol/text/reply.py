@@ -17,10 +17,11 @@ of the reply: a 12,572-record ``$history?`` costs the same per record as a 100-r
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from ...errors import ChecksumError, ProtocolError
 
@@ -95,8 +96,7 @@ def decode_text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-@dataclasses.dataclass(frozen=True)
-class TextReply:
+class TextReply(msgspec.Struct, frozen=True):
     """A complete, checksum-verified text reply."""
 
     ok: bool
@@ -168,7 +168,7 @@ class TextReplyAssembler:
                 trailing = bytes(pending)
                 pending.clear()
                 self.done = True
-                return dataclasses.replace(reply, trailing=trailing) if trailing else reply
+                return msgspec.structs.replace(reply, trailing=trailing) if trailing else reply
         return None
 
     def _line(self, line: bytes) -> TextReply | None:
@@ -211,8 +211,7 @@ def build_text_reply(message: bytes, ok: bool = True) -> bytes:
 
 # -- multi-record replies -------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class MultiRecord:
+class MultiRecord(msgspec.Struct, frozen=True):
     """The record lines of a multi-record reply, their trailer verified."""
 
     records: tuple[bytes, ...]
