@@ -108,6 +108,36 @@ def test_replay_matches_text_commands_whatever_their_type_and_crlf(tmp_path: Pat
         transport.write(build_report(0x60, b"$sn?"))
 
 
+def test_our_lines_read_in_bulk_as_one_by_one(tmp_path: Path) -> None:
+    """A transcript file is read in blocks, our recorder's own lines by one regular
+    expression: the same exchanges as its lines given one by one (the general way), with
+    other spellings (compact JSON, CRLF, blank lines) mixed in, and an error in the middle
+    of a run of our lines names its line."""
+    import io
+
+    path = tmp_path / "t.jsonl"
+    recorder = RecordingTransport(open_transport("sim:libre?seed=5&days=2"), path, model="libre")
+    with Session(recorder) as session:
+        session.dump()
+    recorder.save()
+    lines = path.read_text().splitlines(keepends=True)
+    mixed = [json.dumps(json.loads(line), separators=(",", ":")) + "\n" if n % 7 == 3
+             else line.replace("\n", "\r\n") if n % 11 == 5
+             else line + "\n" if n % 13 == 6 else line for n, line in enumerate(lines)]
+
+    def exchanges(player: ReplayTransport) -> list[tuple[object, ...]]:
+        return [(e.key, e.msg_type, tuple(e.replies)) for e in player._exchanges]
+
+    general = [exchanges(ReplayTransport.from_lines(list(text))) for text in (lines, mixed)]
+    bulk = [exchanges(ReplayTransport.from_lines(io.StringIO("".join(text))))
+            for text in (lines, mixed)]
+    assert general[0] == general[1] == bulk[0] == bulk[1] and len(bulk[0]) > 10
+    spoiled = lines[:]
+    spoiled[200] = spoiled[200].replace('"data": "', '"data": "zz', 1)
+    with pytest.raises(InputError, match="line 201:"):
+        ReplayTransport.from_lines(io.StringIO("".join(spoiled)))
+
+
 @pytest.mark.parametrize("text", ["not json", '{"dir": "in", "data": "zz"}',
                                   '{"dir": "out", "data": "00"}', "[1, 2]"])
 def test_bad_transcripts_are_input_errors(text: str) -> None:
