@@ -308,14 +308,22 @@ def place_in_list(records: list[Record], clock: dt.datetime | None, zone: dt.tzi
     changes = time_changes(records)
     parts = segments(changes, clock, zone)
     change_ids = [change.record_id for change in changes]
+    # the common case written out (what _at does): one call a record, not three
+    replace, find, utc_zone = msgspec.structs.replace, bisect.bisect_right, _UTC
     for index, record in enumerate(records):
-        if record.local_time is None:
+        local = record.local_time
+        if local is None:
             records[index] = _placed(record, None, INVALID)
         elif record.source in ID_SOURCES:
-            records[index] = _at(record,
-                                 parts[bisect.bisect_right(change_ids, record.record_id)])
+            offset = parts[find(change_ids, record.record_id)].offset
+            try:
+                utc = None if offset is None else (local - offset).replace(tzinfo=utc_zone)
+            except OverflowError:  # an offset that places the record outside the calendar
+                utc = None
+            records[index] = replace(record, utc=utc,
+                                     time_status=NO_ANCHOR if utc is None else OK)
         else:
-            matches = [segment for segment in parts if segment.contains(record.local_time)]
+            matches = [segment for segment in parts if segment.contains(local)]
             if len(matches) == 1:
                 records[index] = _at(record, matches[0])
             else:
