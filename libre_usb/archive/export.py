@@ -10,14 +10,15 @@ same writers as ``dump`` (:mod:`libre_usb.output.export`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import IO
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 from ..model import GROUPS, SCHEMA_VERSION, DeviceInfo
 from ..output import export, timeline
 from ..output.period import ALL, Period
 from ..output.redact import redact as redact_dump
 from ..output.units import MG_DL
+from . import stored
 from .store import Archive
 
 _GROUP_OF = {kind.value: name for kind, name in GROUPS.items()}
@@ -54,6 +55,21 @@ def _stream_json(device: DeviceInfo, zone: str | None, rows: Iterator[tuple[str,
     out.write("\n }\n}\n")
 
 
+def _nightscout(part: str | None) -> Callable[..., list[str]]:
+    def write(loaded: stored.Loaded, out: IO[str], **_: Any) -> list[str]:
+        return export.left_out_notes(
+            "nightscout", stored.write_nightscout(loaded, out, part))
+
+    return write
+
+
+#: the formats written from the stored text (:mod:`.stored`)
+_FROM_STORED: dict[str, Callable[..., list[str]]] = {
+    "nightscout": _nightscout(None), "nightscout-entries": _nightscout("entries"),
+    "nightscout-treatments": _nightscout("treatments"), "csv": stored.write_csv,
+    "libreview-csv": stored.write_libreview_csv}
+
+
 def write(archive: Archive, out: IO[str], *, fmt: str, serial: str | None = None,
           period: Period = ALL, unit: str | None = None, redact: bool = False,
           date_style: str | None = None) -> list[str]:
@@ -66,6 +82,10 @@ def write(archive: Archive, out: IO[str], *, fmt: str, serial: str | None = None
             device, zone, rows = found
             (_stream_json if fmt == "json" else _stream_ndjson)(device, zone, rows, out)
             return []
+    if fmt in _FROM_STORED and not redact:
+        loaded = stored.load(archive, serial, period)
+        if loaded is not None:
+            return _FROM_STORED[fmt](loaded, out, unit=unit, date_style=date_style)
     dump = archive.load(serial, period)
     if fmt == "libreview":
         out.write(export.render_libreview(dump, timeline.resolve_zone(dump.timezone),

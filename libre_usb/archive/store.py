@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -43,6 +44,7 @@ from ..model import (
     Kind,
     ReadingRecord,
     Record,
+    RecordReader,
     UnknownRecord,
     record_reader,
 )
@@ -189,6 +191,19 @@ def _record_from_body(body: dict[str, Any]) -> Record:
             local_time=dt.datetime.fromisoformat(local) if isinstance(local, str) else None,
             fields=(json.dumps(body, ensure_ascii=False),))
     return Record.from_dict(body)
+
+
+@functools.cache
+def _readers() -> dict[str, RecordReader]:
+    """The record reader of each kind (:func:`model.record_reader`), by kind name."""
+    return {kind.value: record_reader(RECORD_CLASSES[kind]) for kind in Kind}
+
+
+def record_from_text(kind: str, text: str) -> Record:
+    """One archived record from its ``kind`` column and stored JSON text: the record
+    :meth:`Archive.load` makes of the row (or the same refusal)."""
+    reader = _readers().get(kind)
+    return (reader(text) if reader is not None else None) or _record_from_body(_body(text))
 
 
 class Archive:
@@ -458,7 +473,7 @@ class Archive:
         device, zone, _ = self._head(reader_id)
         # each record straight from its text where the class's reader takes it, else the
         # general way (model.record_reader): the same records, or the same refusal
-        readers = {kind.value: record_reader(RECORD_CLASSES[kind]) for kind in Kind}
+        readers = _readers()
         with no_cyclic_gc():  # records hold no cycles (libre_usb.output.gcpause)
             records = tuple((readers[kind](text) if kind in readers else None)
                             or _record_from_body(_body(text))

@@ -387,17 +387,24 @@ def default_unit(dump: Dump, fmt: str) -> str:
 def format_notes(dump: Dump, fmt: str) -> list[str]:
     """What a format had to leave out of ``dump``, for a note on stderr."""
     if fmt == "libreview-csv":
-        count = libreview_csv.left_out(dump)
-        if count:
-            return [f"{count} records with an invalid reader date are not in the LibreView "
-                    "CSV (its rows need a time); every other format has them"]
+        return left_out_notes(fmt, libreview_csv.left_out(dump))
     if fmt.startswith("nightscout"):
         from . import nightscout
 
-        count = nightscout.left_out(dump)
-        if count:
-            return [f"{count} records without a place in UTC (see time_status) are not in "
-                    "the Nightscout files (they need an instant); every other format has them"]
+        return left_out_notes(fmt, nightscout.left_out(dump))
+    return []
+
+
+def left_out_notes(fmt: str, count: int) -> list[str]:
+    """:func:`format_notes` of a format that left out ``count`` records."""
+    if not count:
+        return []
+    if fmt == "libreview-csv":
+        return [f"{count} records with an invalid reader date are not in the LibreView "
+                "CSV (its rows need a time); every other format has them"]
+    if fmt.startswith("nightscout"):
+        return [f"{count} records without a place in UTC (see time_status) are not in "
+                "the Nightscout files (they need an instant); every other format has them"]
     return []
 
 

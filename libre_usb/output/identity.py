@@ -15,7 +15,7 @@ four values, so re-posting an overlapping dump names every record the same way.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ..model import Kind, Record
 
@@ -42,20 +42,31 @@ def lines(records: Iterable[Record]) -> dict[LineKey, list[Record]]:
 
 def parts(records: Sequence[Record]) -> list[int]:
     """The part number of each record of ``records`` (same order as given)."""
-    keys = [(record.source, record.record_id) for record in records]
+    ranks: dict[type[Record], int] = {}
+
+    def rank(position: int) -> int:
+        cls = type(records[position])
+        found = ranks.get(cls)
+        if found is None:
+            found = ranks[cls] = kind_rank(cls.kind.value)
+        return found
+
+    return numbered([(record.source, record.record_id) for record in records], rank)
+
+
+def numbered(keys: Sequence[LineKey], rank: Callable[[int], int]) -> list[int]:
+    """The part number of each item of a sequence, from the reader line of each
+    (``keys``) and the rank of its kind (``rank(position)``, asked only where a line has
+    several items): :func:`parts` of records, and of records still in their archived text
+    (:mod:`libre_usb.archive.stored`)."""
     shared = {key for key, count in Counter(keys).items() if count > 1}
-    out = [0] * len(records)
+    out = [0] * len(keys)
     if not shared:
         return out
     ranked: dict[LineKey, list[tuple[int, int]]] = {}
-    ranks: dict[type[Record], int] = {}
     for position, key in enumerate(keys):
         if key in shared:
-            cls = type(records[position])
-            rank = ranks.get(cls)
-            if rank is None:
-                rank = ranks[cls] = kind_rank(cls.kind.value)
-            ranked.setdefault(key, []).append((rank, position))
+            ranked.setdefault(key, []).append((rank(position), position))
     for items in ranked.values():
         for part, (_, position) in enumerate(sorted(items)):
             out[position] = part

@@ -38,6 +38,7 @@ from typing import IO, Any, cast
 from ..devices import MODELS
 from ..jsonsafe import dumps_fast
 from ..model import (
+    DeviceInfo,
     Dump,
     ExerciseRecord,
     FoodRecord,
@@ -143,63 +144,87 @@ def left_out(dump: Dump) -> int:
 
 def documents(dump: Dump) -> dict[str, list[dict[str, Any]]]:
     """``{"entries": [...], "treatments": [...]}``, each oldest first."""
-    serial = dump.device.serial or ""
-    model = MODELS.get(dump.device.model)
-    device = f"{model.title if model else dump.device.model} {serial}".strip()
-    zone = None
-    if dump.timezone is not None:
-        from .timeline import resolve_zone
+    docs = Documents(dump.device, dump.timezone)
+    add = docs.add
+    for record, part in zip(dump.records, parts(dump.records), strict=True):
+        add(record, part)
+    return docs.result()
 
-        zone = resolve_zone(dump.timezone)
-    offset_at = _offsets(zone)
-    entries: list[dict[str, Any]] = []
-    treatments: list[dict[str, Any]] = []
-    name = _Identifiers(serial)
 
-    # (an entry's own fields are written out where entries are made, in this order too)
-    def common(record: Record, part: int, when: dt.datetime, what: str = "") -> dict[str, Any]:
-        offset = offset_at(when)
-        return {
-            "identifier": name(record.source, record.record_id, part, what),
-            "date": int(when.timestamp() * 1000),
-            "utcOffset": 0 if offset is None else int(offset.total_seconds() // 60),
-            "app": APP,
-        }
+class Documents:
+    """The documents of one reader's records, made one record at a time (:meth:`add`), or
+    one glucose entry at a time from values already at hand (:meth:`entry`, for
+    :mod:`libre_usb.archive.stored`, which reads them from the archive's text)."""
 
-    def treatment(record: Record, part: int, event: str, when: dt.datetime | None = None,
-                  what: str = "", **fields: Any) -> None:
+    def __init__(self, device: DeviceInfo, timezone: str | None) -> None:
+        serial = device.serial or ""
+        model = MODELS.get(device.model)
+        self.device = f"{model.title if model else device.model} {serial}".strip()
+        zone = None
+        if timezone is not None:
+            from .timeline import resolve_zone
+
+            zone = resolve_zone(timezone)
+        #: the zone's offset at the reader time that reads as a UTC time (:func:`_offsets`)
+        self.offset_at = _offsets(zone)
+        self.entries: list[dict[str, Any]] = []
+        self.treatments: list[dict[str, Any]] = []
+        self.name = _Identifiers(serial)
+
+    def result(self) -> dict[str, list[dict[str, Any]]]:
+        """The documents, each list oldest first (then by identifier)."""
+        self.entries.sort(key=_ORDER)
+        self.treatments.sort(key=_ORDER)
+        return {"entries": self.entries, "treatments": self.treatments}
+
+    def entry(self, kind: str, value: int, direction: str | None, date_string: str,
+              date: int, wall: dt.datetime, source: str, record_id: int, part: int) -> None:
+        """An ``sgv`` or ``mbg`` entry: ``date_string`` and ``date`` are the UTC time as
+        ``dateString`` and epoch milliseconds, ``wall`` the same time (its wall fields are
+        what the zone's offset is read at)."""
+        offset = self.offset_at(wall)
+        utc_offset = 0 if offset is None else int(offset.total_seconds() // 60)
+        if direction is not None:
+            self.entries.append({
+                "type": kind, kind: value, "direction": direction, "dateString": date_string,
+                "device": self.device, "identifier": self.name(source, record_id, part),
+                "date": date, "utcOffset": utc_offset, "app": APP})
+        else:
+            self.entries.append({
+                "type": kind, kind: value, "dateString": date_string, "device": self.device,
+                "identifier": self.name(source, record_id, part), "date": date,
+                "utcOffset": utc_offset, "app": APP})
+
+    def _treatment(self, record: Record, part: int, event: str,
+                   when: dt.datetime | None = None, what: str = "", **fields: Any) -> None:
         at = when or record.utc
         assert at is not None
-        treatments.append({"eventType": event, "created_at": _iso(at), **fields,
-                           "enteredBy": APP, **common(record, part, at, what)})
+        offset = self.offset_at(at)
+        # (an entry's own fields are written out in :meth:`entry`, in this order too)
+        self.treatments.append({
+            "eventType": event, "created_at": _iso(at), **fields, "enteredBy": APP,
+            "identifier": self.name(record.source, record.record_id, part, what),
+            "date": int(at.timestamp() * 1000),
+            "utcOffset": 0 if offset is None else int(offset.total_seconds() // 60),
+            "app": APP})
 
-    for record, part in zip(dump.records, parts(dump.records), strict=True):
+    def add(self, record: Record, part: int) -> None:
+        """The documents of one record (none when it has no place in UTC)."""
         when = record.utc
         if when is None:
-            continue
+            return
+        treatment = self._treatment
         if isinstance(record, _GLUCOSE_CLASSES):
             value = _glucose(record)
             if value is None:
                 treatment(record, part, "Note", notes=describe.text(record))
             else:
-                kind = "mbg" if isinstance(record, GlucoseRecord) else "sgv"
-                offset = offset_at(when)
-                if isinstance(record, ScanRecord) and record.trend is not None:
-                    entries.append({
-                        "type": kind, kind: value,
-                        "direction": DIRECTIONS.get(record.trend, "NOT COMPUTABLE"),
-                        "dateString": _iso(when), "device": device,
-                        "identifier": name(record.source, record.record_id, part),
-                        "date": int(when.timestamp() * 1000),
-                        "utcOffset": 0 if offset is None else int(offset.total_seconds() // 60),
-                        "app": APP})
-                else:
-                    entries.append({
-                        "type": kind, kind: value, "dateString": _iso(when), "device": device,
-                        "identifier": name(record.source, record.record_id, part),
-                        "date": int(when.timestamp() * 1000),
-                        "utcOffset": 0 if offset is None else int(offset.total_seconds() // 60),
-                        "app": APP})
+                self.entry(
+                    "mbg" if isinstance(record, GlucoseRecord) else "sgv", value,
+                    DIRECTIONS.get(record.trend, "NOT COMPUTABLE")
+                    if isinstance(record, ScanRecord) and record.trend is not None else None,
+                    _iso(when), int(when.timestamp() * 1000), when, record.source,
+                    record.record_id, part)
             if isinstance(record, HistoryRecord) and record.first_after_insertion:
                 start = when - dt.timedelta(minutes=record.sensor_runtime_min or 0)
                 treatment(record, part, "Sensor Start", when=start, what="sensor-start",
@@ -224,9 +249,6 @@ def documents(dump: Dump) -> dict[str, list[dict[str, Any]]]:
             treatment(record, part, "Exercise", notes="Exercise")
         else:
             treatment(record, part, "Note", notes=describe.text(record))
-    entries.sort(key=_ORDER)
-    treatments.sort(key=_ORDER)
-    return {"entries": entries, "treatments": treatments}
 
 
 def write(dump: Dump, out: IO[str], part: str | None = None) -> None:
@@ -235,7 +257,13 @@ def write(dump: Dump, out: IO[str], part: str | None = None) -> None:
     with no_cyclic_gc():  # a document per record, none in a cycle (libre_usb.output.gcpause)
         docs = documents(dump)
     text = dumps_fast(docs if part is None else docs[part], 1)
-    del docs
+    del docs  # (the documents, a few times the size of the text, freed before it is written)
+    write_text(text, out)
+
+
+def write_text(text: bytes, out: IO[str]) -> None:
+    """The documents laid out by ``dumps_fast(documents, 1)``, written with their final
+    line end."""
     raw = _utf8_buffer(out)
     if raw is None:
         out.write(text.decode("utf-8"))
