@@ -44,6 +44,8 @@ MAX_DIGITS = 4000
 #: of quantifiers over overlapping alternatives: linear)
 _STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: bytes split at once when counting text without escapes (Budget._split)
+_WINDOW = 1 << 20
 
 
 class Budget:
@@ -63,6 +65,26 @@ class Budget:
         if self._carry:
             data = self._carry + data
             self._carry = b""
+        if b"\\" in data:
+            self._scan(data)
+        else:
+            self._split(data)
+
+    def _split(self, data: bytes) -> None:
+        """:meth:`_scan` of text without a backslash: with no escape, every quote opens or
+        closes a string, so the pieces between quotes are outside and inside strings by
+        turns, and counting is a split and four counts in C (a window at a time: memory).
+        A test compares both on random text cut at random."""
+        for start in range(0, len(data), _WINDOW):
+            pieces = data[start:start + _WINDOW].split(b'"')
+            inside = self._in_string
+            outside = b"".join(pieces[1::2] if inside else pieces[0::2])
+            self.values += (outside.count(b",") + outside.count(b"[") + outside.count(b"{")
+                            + outside.count(b":") + (len(pieces) - inside) // 2)  # strings
+            self._in_string = inside != (len(pieces) % 2 == 0)  # an odd number of quotes
+            self._check()
+
+    def _scan(self, data: bytes) -> None:
         pos, end = 0, len(data)
         count = 0
         while pos < end:
@@ -88,6 +110,9 @@ class Budget:
             count += 1  # a string is a value (or a key)
             pos = quote + 1
         self.values += count
+        self._check()
+
+    def _check(self) -> None:
         if self.values > self.max_values:
             raise InputError(f"{self.label}: more than {self.max_values} JSON values "
                              "(a bomb made of structure?); refused")
