@@ -5,9 +5,11 @@ whole archive with a reset reader's variants, and on stored texts spoiled in eve
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
+import random
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from simdumps import content_dump
 from libre_usb.archive import Archive, stored
 from libre_usb.archive import export as archive_export
 from libre_usb.model import RECORD_CLASSES, Dump, Kind
-from libre_usb.output import export, libreview_csv
+from libre_usb.output import csvlines, export, libreview_csv
 
 FORMATS = ("nightscout", "nightscout-entries", "nightscout-treatments", "csv", "libreview-csv")
 #: (format, options) beyond each format's defaults
@@ -129,6 +131,10 @@ SPOILS: list[tuple[str, str, Any]] = [
     ("history", "raw", [[1, "caf\u00e9 \U0001f377"]]),
     ("history", "raw", _DELETE),
     ("history", "source", "$his\"tory?"),
+    ("history", "source", "$his,tory?"),
+    ("history", "time_status", "o,k"),
+    ("history", "raw", [[1, "a,b"], [2, ""]]),
+    ("scan", "value_raw", "1,2"),
     ("history", "source", 5),
     ("history", "record_type", False),
     ("history", "time_status", "\u00e9"),
@@ -234,3 +240,42 @@ def test_dates_from_text_are_the_date_styles() -> None:
                                     seconds=step % 59)
         for style, from_text in libreview_csv.TEXT_STYLES.items():
             assert from_text(when.isoformat()) == libreview_csv.DATE_STYLES[style](when)
+
+
+@pytest.mark.parametrize("terminator", ["\n", "\r\n"])
+def test_csv_lines_are_what_csv_writer_writes(terminator: str) -> None:
+    special = csvlines.quoting(terminator)
+    assert special is not None
+    quote = csvlines.Quote(special)
+    rng = random.Random(len(terminator))
+    alphabet = [*"ab ,\"\r\n\t;'#", "\u00e9", "\u2028", "\x85", "\x00"]
+    for _ in range(3000):
+        cells = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 6)))
+                 for _ in range(rng.randrange(2, 5))]
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator=terminator).writerow(cells)
+        assert buffer.getvalue() == ",".join(quote(cell) for cell in cells) + terminator
+
+
+def test_stored_csv_lines_are_the_rows_csv_writer_writes(tmp_path: Path) -> None:
+    path = archived(tmp_path / "a.sqlite", content_dump(days=10))
+    with Archive(path) as archive:
+        loaded = stored.load(archive)
+    assert loaded is not None
+    special = csvlines.quoting("\n")
+    assert special is not None
+    quote = csvlines.Quote(special)
+
+    def raw_cell(raw: Any) -> str:
+        return quote(loaded.raw_cells(raw) or "")
+
+    for unit in ("mg/dL", "mmol/L"):
+        for cls in (stored._History, stored._Scan):
+            line = stored._csv_line(cls, unit, quote, raw_cell)
+            row = stored._csv_row(cls, unit, loaded.raw_cells)
+            items = [item for item in loaded.items if type(item) is cls]
+            assert len(items) > 50
+            for item in items:
+                buffer = io.StringIO()
+                csv.writer(buffer, lineterminator="\n").writerow(row(item))
+                assert line(item) == buffer.getvalue()

@@ -32,7 +32,8 @@ import msgspec
 
 from ..jsonsafe import dumps_fast
 from ..model import DERIVED, DeviceInfo, Kind, Record
-from ..output import export, libreview_csv, nightscout
+from ..output import csvlines, export, libreview_csv, nightscout
+from ..output.csvlines import Quote
 from ..output.gcpause import no_cyclic_gc
 from ..output.identity import kind_rank, numbered
 from ..output.period import ALL, Period
@@ -123,17 +124,6 @@ class _Times:
         self.clock.add(text[11:])
         return True
 
-    def good(self, item: Stored) -> bool:
-        """Whether both times of a stored reading are good (of the lengths msgspec
-        checked)."""
-        local, utc = item.local_time, item.utc
-        days, clock = self.days, self.clock
-        return ((local is None or (local[:10] in days and local[11:] in clock
-                                   and local[10] == "T") or self.learn(local))
-                and (utc is None or (utc[:10] in days and utc[11:19] in clock
-                                     and utc[10] == "T" and utc[19] == "Z")
-                     or (utc[19] == "Z" and self.learn(utc[:19]))))
-
 
 class _RawCells:
     """The CSV cell of each stored ``raw`` value, made the way the record path makes it
@@ -187,22 +177,32 @@ def load(archive: Archive, serial: str | None = None, period: Period = ALL
         return None
     device, zone, rows = found
     raw_cells, times = _RawCells(), _Times()
-    good = times.good
+    # (the checks of _Times and _RawCells inlined: they run for every stored reading)
+    days, clock, learn = times.days, times.clock, times.learn
+    cells, raw_cell = raw_cells.cells, raw_cells
     items: list[Item] = []
     texts: list[str] = []
     append = items.append
     keep = texts.append
+    decoders = _DECODERS.get
     with no_cyclic_gc():  # nothing here holds a cycle (libre_usb.output.gcpause)
         for kind, text in rows:
             keep(text)
-            decode = _DECODERS.get(kind)
+            decode = decoders(kind)
             if decode is not None and "\\" not in text:
                 try:
                     item = decode(text)
                 except msgspec.MsgspecError:
                     pass
                 else:
-                    if good(item) and raw_cells(item.raw) is not None:
+                    local, utc = item.local_time, item.utc
+                    cell = cells.get(bytes(item.raw))
+                    if ((local is None or (local[:10] in days and local[11:] in clock
+                                           and local[10] == "T") or learn(local))
+                            and (utc is None or (utc[:10] in days and utc[11:19] in clock
+                                                 and utc[10] == "T" and utc[19] == "Z")
+                                 or (utc[19] == "Z" and learn(utc[:19])))
+                            and (cell is not None or raw_cell(item.raw) is not None)):
                         append(item)
                         continue
             append(record_from_text(kind, text))
@@ -347,11 +347,117 @@ def _in_order(loaded: Loaded) -> list[int] | None:
     return sorted(range(len(keys)), key=keys.__getitem__)
 
 
+def _csv_line(cls: type[Stored], unit: str, quote: Quote, raw_cell: Callable[[Any], str]
+              ) -> Callable[[Any], str]:
+    """The CSV line of a stored reading of class ``cls``: what csv.writer writes of its
+    :func:`_csv_row` (every text cell quoted as :func:`csvlines.quoting` says; times in
+    the archive's form, numbers and booleans never need it: digits, ``-:.TZe+`` and
+    letters), made by one f-string."""
+    fields = FIELDS[cls]
+    derived = dict((name, after) for after, name in export._derived(unit))
+    cells: list[str] = []
+    for name in export.CSV_COLUMNS:
+        if name == "kind":
+            cells.append("{kind}")
+        elif name in derived and derived[name] in fields:
+            cells.append(f"{{_cell({name!r}, DERIVED[{name!r}](s.{derived[name]}))}}")
+        elif name not in fields:
+            cells.append("")
+        else:
+            cells.append("{" + _LINE_CELLS[fields[name]].format(v=f"s.{name}") + "}")
+    source = 'def line(s):\n    return f"""' + ",".join(cells) + '\\n"""\n'
+    namespace: dict[str, Any] = {"_cell": export._cell, "DERIVED": DERIVED, "q": quote,
+                                 "raw_cell": raw_cell, "kind": quote(_KINDS[cls])}
+    exec(compile(source, f"<stored csv line {cls.__name__}>", "exec"), namespace)  # noqa: S102
+    made: Callable[[Any], str] = namespace["line"]
+    return made
+
+
+#: :data:`_CELLS` as csv.writer writes them (``q``: :class:`Quote`)
+_LINE_CELLS = {
+    "int": "{v}", "int?": "'' if {v} is None else {v}", "str": "q({v})",
+    "str?": "'' if {v} is None else q({v})", "bool": "'true' if {v} else 'false'",
+    "time?": "'' if {v} is None else {v}", "decimal?": "'' if {v} is None else str(float({v}))",
+    "raw": "raw_cell({v})",
+}
+
+
+class _Lines:
+    """Lines of text and rows for csv.writer, onto ``out`` in the order given."""
+
+    def __init__(self, out: IO[str], terminator: str) -> None:
+        self.out = out
+        self.writer = csv.writer(out, lineterminator=terminator)
+        self.pending: list[str] = []
+        self.add = self.pending.append
+
+    def flush(self) -> None:
+        if self.pending:
+            self.out.write("".join(self.pending))
+            self.pending.clear()
+
+    def row(self, row: list[Any], writer: Any = None) -> None:
+        self.flush()
+        (writer or self.writer).writerow(row)
+
+
 def write_csv(loaded: Loaded, out: IO[str], *, unit: str | None = None, **_: Any
               ) -> list[str]:
     """:func:`libre_usb.output.export.write_csv` of the loaded records."""
     unit = unit or MG_DL
     export._check_unit(unit)
+    special = csvlines.quoting("\n")
+    if special is None:  # a csv module that writes otherwise: rows through it
+        return _write_csv_rows(loaded, out, unit)
+    lines = _Lines(out, "\n")
+    # as export.write_csv: a row with a lone CR gets every cell quoted (a stored reading
+    # has none: its text has no escape, and JSON has no bare control character)
+    quoting_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    lines.row(list(export.CSV_COLUMNS))
+    quote = Quote(special)
+    raw_cells = loaded.raw_cells
+
+    quoted: dict[bytes, str] = {}
+
+    def raw_cell(raw: msgspec.Raw) -> str:
+        key = bytes(raw)
+        found = quoted.get(key)
+        if found is None:
+            cell = raw_cells(raw)
+            assert cell is not None  # (load took only stored readings with a good raw value)
+            found = csvlines.quoted(cell) if quote.search(cell) else cell
+            if len(quoted) >= 4096:
+                quoted.clear()
+            quoted[key] = found
+        return found
+
+    history = _csv_line(_History, unit, quote, raw_cell)
+    scan = _csv_line(_Scan, unit, quote, raw_cell)
+    by_class: dict[type[Record], Callable[[Record], list[str]]] = {}
+    add, pending, flush = lines.add, lines.pending, lines.flush
+    items = loaded.items
+    order = _in_order(loaded)
+    for item in items if order is None else (items[index] for index in order):
+        if isinstance(item, _History):
+            add(history(item))
+        elif isinstance(item, _Scan):
+            add(scan(item))
+        else:
+            cls = type(item)
+            make = by_class.get(cls)
+            if make is None:
+                make = by_class[cls] = export.csv_row(cls, unit)
+            row = make(item)
+            lines.row(row, quoting_all if "\r" in "".join(row) else None)
+        if len(pending) >= 512:
+            flush()
+    flush()
+    export._RAW_CELLS.clear()
+    return []
+
+
+def _write_csv_rows(loaded: Loaded, out: IO[str], unit: str) -> list[str]:
+    """:func:`write_csv` with every row handed to csv.writer."""
     writer = csv.writer(out, lineterminator="\n")
     # as export.write_csv: a row with a lone CR gets every cell quoted (a stored reading
     # has none: its text has no escape, and JSON has no bare control character)

@@ -59,7 +59,7 @@ from ..model import (
     Record,
     ScanRecord,
 )
-from . import describe
+from . import csvlines, describe
 from .gcpause import no_cyclic_gc
 from .identity import parts
 from .units import MG_DL, MMOL_L, UNITS, mmol_l
@@ -232,21 +232,52 @@ def write_rows(device: DeviceInfo, timezone: str | None, rows: list[Row], out: I
     writer.writerow(columns(unit))
     with no_cyclic_gc():
         rows.sort(key=operator.itemgetter(0, 1, 2, 3, 4))
-    blank: list[Any] = [title, serial, "", 0] + [""] * 15
-    batch: list[list[Any]] = []
-    for record_type, text, _, _, _, cells, when in rows:
-        line = blank.copy()
+    special = csvlines.quoting("\r\n")
+
+    def date(when: dt.datetime | None, text: str) -> str:
         if when is not None:
-            line[2] = style(when)
-        elif from_text is not None:
-            line[2] = from_text(text)
+            return style(when)
+        if from_text is not None:
+            return from_text(text)
+        return style(dt.datetime.fromisoformat(text))
+
+    if special is None:  # a csv module that writes otherwise: every row through it
+        blank: list[Any] = [title, serial, "", 0] + [""] * 15
+        batch: list[list[Any]] = []
+        for record_type, text, _, _, _, cells, when in rows:
+            line = blank.copy()
+            line[2] = date(when, text)
+            line[3] = record_type
+            for index, cell in cells.items():
+                line[index] = cell
+            batch.append(line)
+            if len(batch) >= 512:
+                writer.writerows(batch)
+                batch.clear()
+        writer.writerows(batch)
+        return
+    # each line as csv.writer writes it (libre_usb.output.csvlines): the device's two cells,
+    # the time, the record type, and the row's cells at their columns among empty ones
+    quote = csvlines.Quote(special)
+    search = special.search
+    head = f"{quote(title)},{quote(serial)},"
+    before = [","] * 4 + ["," * (index - 3) for index in range(4, 19)]
+    after = [""] * 4 + ["," * (18 - index) + "\r\n" for index in range(4, 19)]
+    lines: list[str] = []
+    for record_type, text, _, _, _, cells, when in rows:
+        stamp = date(when, text)
+        if search(stamp):
+            stamp = csvlines.quoted(stamp)
+        if len(cells) == 1:
+            ((index, cell),) = cells.items()
+            lines.append(f"{head}{stamp},{record_type}{before[index]}{quote(cell)}"
+                         f"{after[index]}")
         else:
-            line[2] = style(dt.datetime.fromisoformat(text))
-        line[3] = record_type
-        for index, cell in cells.items():
-            line[index] = cell
-        batch.append(line)
-        if len(batch) >= 512:
-            writer.writerows(batch)
-            batch.clear()
-    writer.writerows(batch)
+            rest = [""] * 15
+            for index, cell in cells.items():
+                rest[index - 4] = quote(cell)
+            lines.append(f"{head}{stamp},{record_type},{','.join(rest)}\r\n")
+        if len(lines) >= 512:
+            out.write("".join(lines))
+            lines.clear()
+    out.write("".join(lines))
