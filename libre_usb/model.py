@@ -119,7 +119,7 @@ def _parse_time(value: Any, aware: bool = False) -> dt.datetime | None:
     return parsed
 
 
-class Record(msgspec.Struct, frozen=True):
+class Record(msgspec.Struct, frozen=True, gc=False):
     """Fields every record has."""
 
     kind: ClassVar[Kind]

@@ -503,6 +503,61 @@ def parse_lines(parser: str, lines: Iterable[bytes], source: str,
     if source != command:
         raise ValueError(f"parser {parser} reads {command} lines, not {source}")
     out: list[Record] = []
+    plain, at_type = _PLAIN_LINE.fullmatch, type_index(command)
     for line in lines:
-        out.extend(parse_fields(family, command, split_line(line), stats))
+        if plain(line) is not None:
+            # every field a plain number (the bulk of every dump): split without decoding
+            # and read each number once; a history line is then made here, with the same
+            # rules as _history (tests/test_text_records_fast.py compares both ways)
+            fields = line.decode("ascii").split(",")
+            numbers = list(map(int, fields))
+            layout = find(family, command, numbers[at_type], len(fields)) if len(
+                fields) > at_type else None
+            if layout is not None and layout.decoder == "history":
+                out.append(_history_plain(fields, numbers, layout))
+                continue
+            out.extend(parse_fields(family, command, fields, stats))
+        else:
+            out.extend(parse_fields(family, command, split_line(line), stats))
     return out
+
+
+#: a line of plain decimal numbers only (no sign, no leading zero, ASCII digits, at most 9
+#: each: what :func:`_canonical` reads as ``int`` reads them)
+_PLAIN_LINE = re.compile(rb"(?:0|[1-9][0-9]{0,8})(?:,(?:0|[1-9][0-9]{0,8}))*")
+
+
+@functools.cache
+def _history_unknown(count: int, first: int, glucose: int, runtime: int, errors: int,
+                     time_valid: bool, flag_known: bool) -> tuple[int, ...]:
+    """The fields of a history line of ``count`` fields that :func:`_history` keeps in
+    ``raw``, in order."""
+    known = _history_known(first, glucose, runtime, errors, time_valid, flag_known)
+    return tuple(index for index in range(count) if index not in known)
+
+
+def _history_plain(fields: list[str], numbers: list[int], layout: Layout) -> Record:
+    """:func:`_history` of a line whose every field is a plain number (``numbers``)."""
+    at = layout.at
+    first, glucose, runtime, errors = at["first"], at["glucose"], at["runtime"], at["errors"]
+    if len(fields) >= 8 and numbers[4] <= 99:
+        try:
+            when: dt.datetime | None = dt.datetime(2000 + numbers[4], numbers[2], numbers[3],
+                                                   numbers[5], numbers[6], numbers[7])
+        except (ValueError, OverflowError):  # no such date (the reader's 255s)
+            when = None
+    else:
+        when = None
+    flag = fields[first] if first < len(fields) else ""
+    unknown = _history_unknown(len(fields), first, glucose, runtime, errors, when is not None,
+                               flag in ("0", "1"))
+    raw = tuple([(index, fields[index]) for index in unknown])
+    shared = _RAW_SEEN.get(raw)  # as _raw keeps one copy of each
+    if shared is None:
+        if len(_RAW_SEEN) >= _RAW_SEEN_MAX:
+            _RAW_SEEN.clear()
+        shared = _RAW_SEEN[raw] = raw
+    return HistoryRecord(record_id=numbers[0], source=HISTORY, record_type=numbers[1],
+                         local_time=when, raw=shared,
+                         glucose_mg_dl=numbers[glucose], sensor_runtime_min=numbers[runtime],
+                         first_after_insertion=flag == "1", errors=numbers[errors])
