@@ -13,8 +13,10 @@ Rows (ratio = ours / baseline, judged against the target):
   sync into an empty archive: the years already archived may cost little (target 1.5x).
 * ``archive: export <format>``: ``export`` of the whole archive, against writing the same
   records in the same format from the saved 3-year dump file without an archive (target 1x:
-  never slower than without an archive). json and ndjson stream the stored text; the other
-  formats read each record back from its stored text (``model.record_reader``).
+  never slower than without an archive). json and ndjson stream the stored text; csv,
+  libreview-csv and nightscout make the rows and entries of history and scans from the
+  values of their stored text (``libre_usb.archive.stored``) and read every other record
+  back (``model.record_reader``).
 * ``archive: report html/json``: ``report --archive`` against the same report of the saved
   3-year file (in a process of its own: ``report --dump`` refuses a file of more than
   4,000,000 JSON values, and 3 years are more) (target 1x).
@@ -27,7 +29,6 @@ Rows (ratio = ours / baseline, judged against the target):
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -55,9 +56,9 @@ def _data(workdir: Path, days: int) -> dict[str, Path]:
                         record_count=content.record_counter)
     full = timeline.place(Dump(device=device, records=tuple(content.records)), ZONE)
     assert full.device.clock is not None
-    old = dataclasses.replace(full, records=Period(
+    old = Dump(device=full.device, timezone=full.timezone, records=Period(
         None, full.device.clock - dt.timedelta(days=14)).select(full.records))
-    new = dataclasses.replace(full, records=Period(
+    new = Dump(device=full.device, timezone=full.timezone, records=Period(
         full.device.clock - dt.timedelta(days=90), None).select(full.records))
     paths = {"archive": workdir / "years.sqlite", "years": workdir / "years.json",
              "new": workdir / "new.json"}
