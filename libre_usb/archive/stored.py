@@ -50,8 +50,9 @@ _Local = Annotated[str, msgspec.Meta(min_length=19, max_length=19)]
 _Utc = Annotated[str, msgspec.Meta(min_length=20, max_length=20)]
 
 
-class _History(msgspec.Struct, forbid_unknown_fields=True):
-    """A stored ``history`` record's JSON values (model.HistoryRecord's fields)."""
+class _History(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A stored ``history`` record's JSON values (model.HistoryRecord's fields; not tracked
+    by the cyclic collector: strings, numbers and a slice of text hold no cycle)."""
 
     kind: Literal["history"]
     record_id: _Int
@@ -67,7 +68,7 @@ class _History(msgspec.Struct, forbid_unknown_fields=True):
     errors: _Int = 0
 
 
-class _Scan(msgspec.Struct, forbid_unknown_fields=True):
+class _Scan(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """A stored ``scan`` record's JSON values (model.ScanRecord's fields)."""
 
     kind: Literal["scan"]
@@ -233,6 +234,8 @@ def write_nightscout(loaded: Loaded, out: IO[str], part: str | None = None) -> i
     wall = dt.datetime.fromisoformat
     epoch, millisecond = _EPOCH, _MILLISECOND
     directions = nightscout.DIRECTIONS
+    #: the zone's offsets met, in whole minutes as Documents.entry writes them
+    offsets: dict[dt.timedelta | None, int] = {}
     unplaced = 0
     with no_cyclic_gc():  # a document per record, none in a cycle (libre_usb.output.gcpause)
         for item, number, stored in zip(loaded.items, loaded.parts, loaded.texts,
@@ -264,23 +267,24 @@ def write_nightscout(loaded: Loaded, out: IO[str], part: str | None = None) -> i
                     continue
                 add(item, number)
                 continue
-            when = wall(utc[:19])
+            utc = utc[:19]
+            when = wall(utc)
             offset = offset_at(when)
+            minutes = offsets.get(offset)
+            if minutes is None:
+                minutes = offsets[offset] = (0 if offset is None
+                                             else int(offset.total_seconds() // 60))
             if direction is None:
                 entries.append({
-                    "type": "sgv", "sgv": item.glucose_mg_dl, "dateString": utc[:19] + ".000Z",
+                    "type": "sgv", "sgv": item.glucose_mg_dl, "dateString": utc + ".000Z",
                     "device": device, "identifier": name(item.source, item.record_id, number),
-                    "date": (when - epoch) // millisecond,
-                    "utcOffset": 0 if offset is None else int(offset.total_seconds() // 60),
-                    "app": app})
+                    "date": (when - epoch) // millisecond, "utcOffset": minutes, "app": app})
             else:
                 entries.append({
                     "type": "sgv", "sgv": item.glucose_mg_dl, "direction": direction,
-                    "dateString": utc[:19] + ".000Z", "device": device,
+                    "dateString": utc + ".000Z", "device": device,
                     "identifier": name(item.source, item.record_id, number),
-                    "date": (when - epoch) // millisecond,
-                    "utcOffset": 0 if offset is None else int(offset.total_seconds() // 60),
-                    "app": app})
+                    "date": (when - epoch) // millisecond, "utcOffset": minutes, "app": app})
         documents = docs.result()
     text = dumps_fast(documents if part is None else documents[part], 1)
     del documents, docs
