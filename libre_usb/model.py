@@ -197,6 +197,11 @@ _JSON_EXPRESSIONS: dict[str, str] = {
 }
 
 
+#: what an encoder for msgspec (``native_times``) writes of these annotations: the tuple
+#: itself, which it writes as the same nested arrays as the lists above
+_NATIVE_EXPRESSIONS: dict[str, str] = {"RawFields": "{v}", "tuple[str, ...]": "{v}"}
+
+
 def new_record(cls: type[R], values: dict[str, Any]) -> R:
     """``cls(**values)``: the parsers' way of making a record from the dict of its values
     (msgspec's ``__init__`` fills the defaults; ``values`` must hold every field that has
@@ -262,8 +267,9 @@ def record_encoder(cls: type[Record], derived: tuple[tuple[str, str], ...] = (),
     written. ``derived``: ``(after, name)``
     pairs of output-only fields; ``name`` is computed by ``DERIVED[name](value of after)``
     and written right after the field ``after``. ``native_times``: whole-second naive and
-    UTC times are left as datetimes, for an encoder (msgspec) that writes them itself in the
-    same ISO form, faster.
+    UTC times are left as datetimes, and ``raw`` and other tuples as tuples, for an encoder
+    (msgspec, or the standard library's) that writes them itself in the same form (ISO
+    times, arrays), faster.
     """
     key = (cls, derived, native_times)
     encoder = _ENCODERS.get(key)
@@ -273,7 +279,8 @@ def record_encoder(cls: type[Record], derived: tuple[tuple[str, str], ...] = (),
     for field in record_fields(cls):
         expression = _JSON_EXPRESSIONS.get(str(field.type), "_to_json({v})")
         if native_times:
-            expression = expression.replace("_iso(", "_native_time(")
+            expression = _NATIVE_EXPRESSIONS.get(str(field.type),
+                                                 expression.replace("_iso(", "_native_time("))
         lines.append(f"        {field.name!r}: {expression.format(v='r.' + field.name)},")
         for after, name in derived:
             if after == field.name:
