@@ -5,14 +5,13 @@ scanning count (Budget._scan), wherever the text is cut."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from docpaths import paths, replaced
 from simdumps import content_dump
 
 from libre_usb.errors import InputError
@@ -47,26 +46,6 @@ def _records() -> list[dict[str, Any]]:
     return [body for bodies in out.values() for body in bodies]
 
 
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield (*path, key)
-            yield from _paths(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value[:3]):
-            yield (*path, index)
-            yield from _paths(item, (*path, index))
-
-
-def _replaced(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
-    out = copy.deepcopy(doc)
-    target = out
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
-    return out
-
-
 def _same(record: Any) -> bool:
     """Whether the compiled check and the schema walk agree on ``record``."""
     kind = record.get("kind") if isinstance(record, dict) else None
@@ -84,7 +63,7 @@ def test_compiled_record_checks_accept_what_the_schema_walk_accepts() -> None:
     for record in records:
         assert dumpcheck.record_problem(record, "record") is None
         assert _same(record)
-        variants = [_replaced(record, path, value) for path in _paths(record)
+        variants = [replaced(record, path, value) for path in paths(record, 3)
                     for value in HOSTILE]
         variants += [{k: v for k, v in record.items() if k != key} for key in record]
         variants += [{**record, "unexpected": 1}]

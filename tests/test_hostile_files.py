@@ -8,7 +8,6 @@ the size the file would expand to.
 
 from __future__ import annotations
 
-import copy
 import gzip
 import io
 import json
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 from captures import UPLOAD_EXAMPLE, need
 from click.testing import CliRunner
+from docpaths import replaced
 
 from libre_usb.cli import main
 from libre_usb.errors import EXIT_INPUT
@@ -239,15 +239,6 @@ def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...
     return [(path, value)]
 
 
-def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
-    doc = copy.deepcopy(doc)
-    target = doc
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
-    return doc
-
-
 def _wrong(original: Any, index: int) -> Any:
     choices = [value for value in (None, [], {}, "x", True, 1e308, -1, 10**30, [[1]])
                if type(value) is not type(original)]
@@ -262,7 +253,7 @@ def test_wrong_types_in_every_field_of_an_upload(tmp_path: Path, saved_dump: Pat
     codes = set()
     for index, (path, original) in enumerate(_leaves(example)):
         upload = tmp_path / "upload.json"
-        upload.write_text(json.dumps(_replace(example, path, _wrong(original, index))))
+        upload.write_text(json.dumps(replaced(example, path, _wrong(original, index))))
         result = CliRunner().invoke(main, ["diff", str(upload), "--dump", str(saved_dump)])
         assert result.exception is None or isinstance(result.exception, SystemExit), (
             path, repr(result.exception))
@@ -292,7 +283,7 @@ def test_wrong_types_in_every_field_of_a_saved_dump(tmp_path: Path, saved_dump: 
                    and not (original is None and v == "x")]
         wrong = choices[index % len(choices)]
         bad = tmp_path / "bad.json"
-        bad.write_text(json.dumps(_replace(small, path, wrong)))
+        bad.write_text(json.dumps(replaced(small, path, wrong)))
         run = Run(["diff", str(upload), "--dump", str(bad)])
         assert_input_error(run, str(bad), 32 * MiB)
         checked += 1

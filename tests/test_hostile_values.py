@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from docpaths import paths as doc_paths
+from docpaths import replaced
 
 from libre_usb.devices import MODELS
 from libre_usb.errors import LibreDumpError
@@ -186,26 +188,6 @@ HOSTILE_JSON: list[Any] = [
 ]
 
 
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield (*path, key)
-            yield from _paths(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value[:2]):  # the first entries of each list
-            yield (*path, index)
-            yield from _paths(item, (*path, index))
-
-
-def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
-    out = copy.deepcopy(doc)
-    target = out
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
-    return out
-
-
 @pytest.fixture(scope="module")
 def reader_and_upload() -> tuple[Dump, dict[str, Any], dict[str, Any]]:
     with Session(SimTransport(VirtualReader("libre", 5, days=2)), "libre",
@@ -238,12 +220,12 @@ def test_every_upload_field(reader_and_upload: tuple[Dump, dict[str, Any], dict[
                             ) -> None:
     dump, upload, _ = reader_and_upload
     rng = random.Random(RNG_SEED)
-    paths = list(_paths(upload))
+    paths = list(doc_paths(upload))
     runs, worst = 0, 0.0
     for path in rng.sample(paths, min(len(paths), 60)):
         for value in rng.sample(HOSTILE_JSON, 3):
             start = time.monotonic()
-            _diff_everything(dump, _json_bytes(_replace(upload, path, value)))
+            _diff_everything(dump, _json_bytes(replaced(upload, path, value)))
             worst = max(worst, time.monotonic() - start)
             runs += 1
     assert worst < 10.0  # bounded (a shared, loaded machine: generous)
@@ -276,13 +258,13 @@ def test_every_saved_dump_field(reader_and_upload: tuple[Dump, dict[str, Any], d
                                 ) -> None:
     _, upload, document = reader_and_upload
     rng = random.Random(RNG_SEED + 1)
-    paths = list(_paths(document))
+    paths = list(doc_paths(document))
     body = _json_bytes(upload)
     runs, worst = 0, 0.0
     for path in rng.sample(paths, min(len(paths), 40)):
         for value in rng.sample(HOSTILE_JSON, 2):
             start = time.monotonic()
-            doc = _replace(document, path, value)
+            doc = replaced(document, path, value)
             try:
                 dump = export.dump_from_document(
                     strict_json(json.dumps(doc)) if _finite(doc) else doc)

@@ -54,7 +54,7 @@ def test_plain_history_lines_parse_as_the_general_way(model: str, parser: str) -
         spoiled.append(line + b",0")
         spoiled.append(line.rsplit(b",", 1)[0])
     for batch in (lines, spoiled):
-        family, command = PARSER_FAMILIES[parser]
+        command = PARSER_FAMILIES[parser][1]
         stats = LineStats()
         fast = parse_lines(parser, batch, command, stats)
         general, general_stats = _general(parser, batch)

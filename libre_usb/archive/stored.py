@@ -462,38 +462,26 @@ def write_csv(loaded: Loaded, out: IO[str], *, unit: str | None = None, **_: Any
 
 def _write_csv_rows(loaded: Loaded, out: IO[str], unit: str) -> list[str]:
     """:func:`write_csv` with every row handed to csv.writer."""
-    writer = csv.writer(out, lineterminator="\n")
-    # as export.write_csv: a row with a lone CR gets every cell quoted (a stored reading
-    # has none: its text has no escape, and JSON has no bare control character)
-    quoting_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(export.CSV_COLUMNS)
+    # as export.write_csv; a stored reading's row holds no lone CR (its text has no escape,
+    # and JSON has no bare control character)
+    rows = export.CsvRows(out)
     history = _csv_row(_History, unit, loaded.raw_cells)
     scan = _csv_row(_Scan, unit, loaded.raw_cells)
     by_class: dict[type[Record], Callable[[Record], list[str]]] = {}
-    rows: list[list[str]] = []
     items = loaded.items
     order = _in_order(loaded)
     for item in items if order is None else (items[index] for index in order):
         if isinstance(item, _History):
-            rows.append(history(item))
+            rows.add_plain(history(item))
         elif isinstance(item, _Scan):
-            rows.append(scan(item))
+            rows.add_plain(scan(item))
         else:
             cls = type(item)
             make = by_class.get(cls)
             if make is None:
                 make = by_class[cls] = export.csv_row(cls, unit)
-            row = make(item)
-            if "\r" in "".join(row):
-                writer.writerows(rows)
-                rows.clear()
-                quoting_all.writerow(row)
-                continue
-            rows.append(row)
-        if len(rows) >= export.BATCH:
-            writer.writerows(rows)
-            rows.clear()
-    writer.writerows(rows)
+            rows.add(make(item))
+    rows.close()
     export._RAW_CELLS.clear()
     return []
 

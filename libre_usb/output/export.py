@@ -300,31 +300,49 @@ def csv_row(cls: type[Record], unit: str = MG_DL) -> Callable[[Record], list[str
 def write_csv(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
     """The ``csv`` format: one table, :data:`CSV_COLUMNS`."""
     _check_unit(unit)
-    writer = csv.writer(out, lineterminator="\n")
-    # csv quotes a cell only for the characters of its line terminator: a lone CR (a note
-    # typed with one) would go out bare and split the row for every reader. Such a row is
-    # written with every cell quoted (the same values, read back alike)
-    quoting_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(CSV_COLUMNS)
+    rows = CsvRows(out)
     by_class: dict[type[Record], Callable[[Record], list[str]]] = {}
-    rows: list[list[str]] = []
     for record in in_order(dump.records):
         cls = type(record)
         make = by_class.get(cls)
         if make is None:
             make = by_class[cls] = csv_row(cls, unit)
-        row = make(record)
-        if "\r" in "".join(row):
-            writer.writerows(rows)
-            rows.clear()
-            quoting_all.writerow(row)
-            continue
-        rows.append(row)
-        if len(rows) >= BATCH:
-            writer.writerows(rows)
-            rows.clear()
-    writer.writerows(rows)
+        rows.add(make(record))
+    rows.close()
     _RAW_CELLS.clear()
+
+
+class CsvRows:
+    """The ``csv`` format's table onto ``out``: its header, then rows handed to csv.writer
+    :data:`BATCH` at a time."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.writer = csv.writer(out, lineterminator="\n")
+        # csv quotes a cell only for the characters of its line terminator: a lone CR (a
+        # note typed with one) would go out bare and split the row for every reader. Such a
+        # row is written with every cell quoted (the same values, read back alike)
+        self.quoting_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        self.rows: list[list[str]] = []
+        self.writer.writerow(CSV_COLUMNS)
+
+    def add(self, row: list[str]) -> None:
+        if "\r" in "".join(row):
+            self.writer.writerows(self.rows)
+            self.rows.clear()
+            self.quoting_all.writerow(row)
+            return
+        self.add_plain(row)
+
+    def add_plain(self, row: list[str]) -> None:
+        """A row known to hold no CR."""
+        self.rows.append(row)
+        if len(self.rows) >= BATCH:
+            self.writer.writerows(self.rows)
+            self.rows.clear()
+
+    def close(self) -> None:
+        self.writer.writerows(self.rows)
+        self.rows.clear()
 
 
 class Writer(Protocol):

@@ -129,10 +129,7 @@ class ReplayTransport(Transport):
         reports = 0
         for number, line, run in _lines_and_runs(lines, name):
             if run is not None:  # our recorder's own in/out lines, read in bulk
-                reports += len(run)
-                if reports > MAX_REPORTS:
-                    raise InputError(f"{name}: more than {MAX_REPORTS} reports; not a "
-                                     "transcript of one reader")
+                reports = _counted(reports + len(run), name)
                 _take_run(run, initial, exchanges)
                 continue
             if not line.strip():
@@ -162,16 +159,8 @@ class ReplayTransport(Transport):
                 data = data[1:]
             if len(data) != REPORT_SIZE:
                 raise InputError(f"{name} line {number}: a report is 64 bytes, not {len(data)}")
-            reports += 1
-            if reports > MAX_REPORTS:
-                raise InputError(f"{name}: more than {MAX_REPORTS} reports; not a transcript "
-                                 "of one reader")
-            if direction == "out":
-                exchanges.append(_Exchange(_key(data), [], msg_type=data[0]))
-            elif exchanges:
-                exchanges[-1].replies.append(data)
-            else:
-                initial.append(data)
+            reports = _counted(reports + 1, name)
+            _take(direction, data, initial, exchanges)
         if not exchanges and not initial:
             raise InputError(f"{name}: not a transcript (no \"in\" or \"out\" report in it)")
         return cls(initial, exchanges, product_id, f"replay:{name}", decrypted=decrypted)
@@ -269,13 +258,28 @@ def _take_run(run: list[tuple[str, str]], initial: list[bytes],
     """Our recorder's lines into the player's exchanges (as ``from_lines`` does one by one)."""
     data = bytes.fromhex("".join(hexes for _, hexes in run))
     for index, (direction, _) in enumerate(run):
-        report = data[index * REPORT_SIZE : (index + 1) * REPORT_SIZE]
-        if direction == "out":
-            exchanges.append(_Exchange(_key(report), [], msg_type=report[0]))
-        elif exchanges:
-            exchanges[-1].replies.append(report)
-        else:
-            initial.append(report)
+        _take(direction, data[index * REPORT_SIZE : (index + 1) * REPORT_SIZE], initial,
+              exchanges)
+
+
+def _take(direction: str, report: bytes, initial: list[bytes],
+          exchanges: list[_Exchange]) -> None:
+    """One report into the player: a host report opens an exchange, a device report is an
+    answer of the last one (or stale input served at open, before the first)."""
+    if direction == "out":
+        exchanges.append(_Exchange(_key(report), [], msg_type=report[0]))
+    elif exchanges:
+        exchanges[-1].replies.append(report)
+    else:
+        initial.append(report)
+
+
+def _counted(reports: int, name: str) -> int:
+    """``reports``, or :class:`InputError` when a transcript holds more than one reader's."""
+    if reports > MAX_REPORTS:
+        raise InputError(f"{name}: more than {MAX_REPORTS} reports; not a transcript of one "
+                         "reader")
+    return reports
 
 
 def _product_id(value: object, name: str, number: int) -> int | None:
