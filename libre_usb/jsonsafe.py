@@ -210,7 +210,9 @@ def dumps_fast(value: Any, indent: int = 0, default: Any = None) -> bytes:
     lone surrogate) goes through :func:`dumps` (with ``default`` for what the standard
     library cannot write), which escapes it: strict JSON either way. Floats must be finite
     (values are range-checked where they enter the data model): msgspec would write
-    ``null`` where :func:`dumps` raises."""
+    ``null`` where :func:`dumps` raises. One spelling differs: a float below 1e-4 in
+    magnitude (msgspec ``0.00001``, the standard library ``1e-05``; the same number). No
+    reader value is that small; one can only come from a hand-edited saved dump."""
     import msgspec
 
     try:
