@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -170,19 +171,31 @@ def test_gzip_member_header_straddling_the_first_read(
     dump, upload = reader_dump
     text = json.dumps(upload).encode()
     cut = len(text) // 2
+
+    def first_member(padding: str) -> bytes:
+        head = text[:1] + f'"pad": "{padding}", '.encode() + text[1:cut]
+        return gzip.compress(head, 9, mtime=0)
+
+    # incompressible padding (hex of seeded random bytes: the same every run) of the length
+    # that makes the first member exactly 4095 bytes: the shortest length that reaches it
+    # by bisection, then its neighbours (the size grows by about a byte every two characters)
+    source = random.Random(4095)
     first = b""
-    padding = ""
-    for size in range(0, 20000, 7):
-        padding = os.urandom(size // 2 + 1).hex()[:size]
-        head = text[:1] + f'"pad": "{padding}", '.encode() + text[1:cut]
-        first = gzip.compress(head, 9, mtime=0)
-        if len(first) >= 4095:
+    for _ in range(20):
+        hexes = source.randbytes(8000).hex()
+        low, high = 0, len(hexes)
+        while low < high:
+            middle = (low + high) // 2
+            if len(first_member(hexes[:middle])) < 4095:
+                low = middle + 1
+            else:
+                high = middle
+        exact = [first_member(hexes[:n]) for n in range(max(0, low - 8), low + 8)]
+        exact = [member for member in exact if len(member) == 4095]
+        if exact:
+            first = exact[0]
             break
-    # fine-tune to exactly 4095 bytes with incompressible padding, one character at a time
-    while len(first) != 4095:
-        padding = padding[:-1] if len(first) > 4095 else padding + "0"
-        head = text[:1] + f'"pad": "{padding}", '.encode() + text[1:cut]
-        first = gzip.compress(head, 9, mtime=0)
+    assert len(first) == 4095
     path = tmp_path / "two-members.gz"
     path.write_bytes(first + gzip.compress(text[cut:], mtime=0))
     result = CliRunner().invoke(main, ["diff", "--dump", str(dump), str(path), "-f", "json"])
