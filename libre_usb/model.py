@@ -22,7 +22,7 @@ import enum
 import math
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple
 
 import msgspec
 
@@ -82,7 +82,6 @@ ERROR_INVALID = 0x8000
 RawFields = tuple[tuple[int, str], ...]
 #: a record -> its JSON-ready dict
 RecordEncoder = Callable[["Record"], dict[str, Any]]
-R = TypeVar("R", bound="Record")
 
 
 _UTC = dt.timezone.utc
@@ -200,13 +199,6 @@ _JSON_EXPRESSIONS: dict[str, str] = {
 #: what an encoder for msgspec (``native_times``) writes of these annotations: the tuple
 #: itself, which it writes as the same nested arrays as the lists above
 _NATIVE_EXPRESSIONS: dict[str, str] = {"RawFields": "{v}", "tuple[str, ...]": "{v}"}
-
-
-def new_record(cls: type[R], values: dict[str, Any]) -> R:
-    """``cls(**values)``: the parsers' way of making a record from the dict of its values
-    (msgspec's ``__init__`` fills the defaults; ``values`` must hold every field that has
-    none)."""
-    return cls(**values)
 
 
 class FieldSpec(NamedTuple):
@@ -359,7 +351,7 @@ def record_reader(cls: type[Record]) -> RecordReader:
     lines += ["    except (ERRORS, _Refused, ValueError, TypeError, OverflowError):",
               "        return None", "    return cls(" + ", ".join(values) + ")"]
     namespace: dict[str, Any] = {
-        "PREFIX": prefix, "decode": decode, "ERRORS": msgspec.MsgspecError, "LIMIT": _NUMBER_LIMIT,
+        "PREFIX": prefix, "decode": decode, "ERRORS": msgspec.MsgspecError, "LIMIT": NUMBER_LIMIT,
         "refuse": _refuse, "Decimal": Decimal, "_time_True": _time_aware,
         "_time_False": _time_naive, "_raw_shared": _raw_shared, "_Refused": _Refused,
         "cls": cls}
@@ -476,7 +468,7 @@ def record_decoder(cls: type[Record]) -> RecordDecoder:
     if decoder is not None:
         return decoder
     namespace: dict[str, Any] = {
-        "LIMIT": _NUMBER_LIMIT, "M": _MISSING, "Decimal": Decimal, "_time_True": _time_aware,
+        "LIMIT": NUMBER_LIMIT, "M": _MISSING, "Decimal": Decimal, "_time_True": _time_aware,
         "_time_False": _time_naive, "_raw_tuple": _raw_tuple, "_Refused": _Refused,
         "cls": cls}
     lines = ["def decode(d):", "    get = d.get", "    try:"]
@@ -510,7 +502,7 @@ def record_decoder(cls: type[Record]) -> RecordDecoder:
 
 _TIME_FIELDS = {"local_time", "utc", "old_time", "new_time"}
 #: bound of every saved number (a reader's are 32-bit; 10 digits at most)
-_NUMBER_LIMIT = 10 ** 10
+NUMBER_LIMIT = 10 ** 10
 _DECIMAL_FIELDS = {"units", "ketone_mmol_l"}
 
 
@@ -540,7 +532,7 @@ def _checked(owner: str, field: FieldSpec, value: Any) -> Any:
     # every number a reader sends fits 32 bits (protocol.text.reply.MAX_DIGITS): a saved
     # value beyond that would overflow a date, a float or a Decimal further on
     if ok and isinstance(value, (int, float)) and not isinstance(value, bool) and not (
-            -_NUMBER_LIMIT < value < _NUMBER_LIMIT):
+            -NUMBER_LIMIT < value < NUMBER_LIMIT):
         ok = False
     if ok and field.name == "raw":
         ok = all(isinstance(item, list) and len(item) == 2 and type(item[0]) is int

@@ -170,8 +170,8 @@ def test_to_dict_is_compiled_once_per_class_not_reflected_per_record(
 
 
 def test_fast_history_records_equal_the_ones_init_makes() -> None:
-    """The history parser builds records with model.new_record from a dict of values: they
-    are the very records the class's __init__ makes from the same values."""
+    """The history parser's records are the very records the class's __init__ makes from
+    the same values (every field, the shared raw tuple's hash)."""
     from libre_usb.protocol.text.records import parse_lines
 
     lines = [b"58012,12,4,8,19,22,33,13,1,0,0,0,0,95,3765,0",

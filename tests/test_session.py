@@ -108,11 +108,10 @@ def test_replay_matches_text_commands_whatever_their_type_and_crlf(tmp_path: Pat
         transport.write(build_report(0x60, b"$sn?"))
 
 
-def test_our_lines_read_in_bulk_as_one_by_one(tmp_path: Path) -> None:
-    """A transcript file is read in blocks, our recorder's own lines by one regular
-    expression: the same exchanges as its lines given one by one (the general way), with
-    other spellings (compact JSON, CRLF, blank lines) mixed in, and an error in the middle
-    of a run of our lines names its line."""
+def test_other_spellings_of_a_transcript_replay_alike(tmp_path: Path) -> None:
+    """Our recorder's lines are read without the JSON parser: a transcript with other
+    spellings of the same lines mixed in (compact JSON, CRLF, blank lines), as a file or as
+    a list of lines, gives the same exchanges, and a spoiled line is named by its number."""
     import io
 
     path = tmp_path / "t.jsonl"

@@ -31,7 +31,7 @@ from typing import IO, Annotated, Any, Literal
 import msgspec
 
 from ..jsonsafe import dumps_fast
-from ..model import DERIVED, DeviceInfo, Kind, Record
+from ..model import DERIVED, NUMBER_LIMIT, DeviceInfo, Kind, Record
 from ..output import csvlines, export, libreview_csv, nightscout
 from ..output.csvlines import Quote
 from ..output.gcpause import no_cyclic_gc
@@ -40,8 +40,8 @@ from ..output.period import ALL, Period
 from ..output.units import MG_DL, UNITS, mmol_l
 from .store import Archive, record_from_text
 
-#: bound of every stored number (model.record_reader's: a reader's are 32-bit)
-_LIMIT = 10 ** 10
+#: bound of every stored number (the model's: a reader's are 32-bit)
+_LIMIT = NUMBER_LIMIT
 _Int = Annotated[int, msgspec.Meta(gt=-_LIMIT, lt=_LIMIT)]
 _Float = Annotated[float, msgspec.Meta(gt=-_LIMIT, lt=_LIMIT)]
 #: a reader time and a UTC time as the archive writes them are this long (their form is

@@ -278,19 +278,13 @@ def segments(changes: Sequence[TimeChangeRecord], clock: dt.datetime | None,
     return out
 
 
-def _placed(record: Record, utc: dt.datetime | None, status: str) -> Record:
-    return record.placed(utc, status)
-
-
-def _at(record: Record, segment: Segment) -> Record:
-    assert record.local_time is not None
-    if segment.offset is None:
-        return _placed(record, None, NO_ANCHOR)
+def _at(record: Record, local: dt.datetime, offset: dt.timedelta | None) -> Record:
+    """``record`` (made at the reader time ``local``) placed with the segment's ``offset``."""
     try:
-        utc = (record.local_time - segment.offset).replace(tzinfo=_UTC)
+        utc = None if offset is None else (local - offset).replace(tzinfo=_UTC)
     except OverflowError:  # an offset that places the record outside the calendar
-        return _placed(record, None, NO_ANCHOR)
-    return _placed(record, utc, OK)
+        utc = None
+    return record.placed(utc, NO_ANCHOR if utc is None else OK)
 
 
 def place_records(records: Sequence[Record], clock: dt.datetime | None,
@@ -308,26 +302,19 @@ def place_in_list(records: list[Record], clock: dt.datetime | None, zone: dt.tzi
     changes = time_changes(records)
     parts = segments(changes, clock, zone)
     change_ids = [change.record_id for change in changes]
-    # the common case written out (what _at does): one call a record, not three
-    replace, find, utc_zone = msgspec.structs.replace, bisect.bisect_right, _UTC
     for index, record in enumerate(records):
         local = record.local_time
         if local is None:
-            records[index] = _placed(record, None, INVALID)
+            records[index] = record.placed(None, INVALID)
         elif record.source in ID_SOURCES:
-            offset = parts[find(change_ids, record.record_id)].offset
-            try:
-                utc = None if offset is None else (local - offset).replace(tzinfo=utc_zone)
-            except OverflowError:  # an offset that places the record outside the calendar
-                utc = None
-            records[index] = replace(record, utc=utc,
-                                     time_status=NO_ANCHOR if utc is None else OK)
+            segment = parts[bisect.bisect_right(change_ids, record.record_id)]
+            records[index] = _at(record, local, segment.offset)
         else:
             matches = [segment for segment in parts if segment.contains(local)]
             if len(matches) == 1:
-                records[index] = _at(record, matches[0])
+                records[index] = _at(record, local, matches[0].offset)
             else:
-                records[index] = _placed(record, None, AMBIGUOUS)
+                records[index] = record.placed(None, AMBIGUOUS)
 
 
 def place_dump_owned(dump: Dump, zone: str | Zone | zoneinfo.ZoneInfo | None = None) -> Dump:

@@ -127,11 +127,7 @@ class ReplayTransport(Transport):
         product_id: int | None = None
         decrypted = False
         reports = 0
-        for number, line, run in _lines_and_runs(lines, name):
-            if run is not None:  # our recorder's own in/out lines, read in bulk
-                reports = _counted(reports + len(run), name)
-                _take_run(run, initial, exchanges)
-                continue
+        for number, line in enumerate(_bounded_lines(lines, name), 1):
             if not line.strip():
                 continue
             try:
@@ -159,8 +155,16 @@ class ReplayTransport(Transport):
                 data = data[1:]
             if len(data) != REPORT_SIZE:
                 raise InputError(f"{name} line {number}: a report is 64 bytes, not {len(data)}")
-            reports = _counted(reports + 1, name)
-            _take(direction, data, initial, exchanges)
+            reports += 1
+            if reports > MAX_REPORTS:
+                raise InputError(f"{name}: more than {MAX_REPORTS} reports; not a transcript "
+                                 "of one reader")
+            if direction == "out":
+                exchanges.append(_Exchange(_key(data), [], msg_type=data[0]))
+            elif exchanges:
+                exchanges[-1].replies.append(data)
+            else:
+                initial.append(data)
         if not exchanges and not initial:
             raise InputError(f"{name}: not a transcript (no \"in\" or \"out\" report in it)")
         return cls(initial, exchanges, product_id, f"replay:{name}", decrypted=decrypted)
@@ -201,85 +205,19 @@ class ReplayTransport(Transport):
         return self._queue.popleft()
 
 
-#: a run of lines exactly as our recorder writes them (each with its newline), and the
-#: direction and hex of each; any other line takes the general way in ``from_lines``
-_OUR_RUN = re.compile(r'(?:\{"dir": "(?:in|out)", "data": "[0-9a-f]{128}", "t": [0-9.e+-]+\}\n)+')
-_OUR_PAIR = re.compile(r'\{"dir": "(in|out)", "data": "([0-9a-f]{128})"')
-#: how much of a transcript is read at a time
-_BLOCK = 1 << 20
-
-
-def _lines_and_runs(lines: IO[str] | list[str], name: str,
-                    ) -> Iterator[tuple[int, str, list[tuple[str, str]] | None]]:
-    """The transcript as ``(number, line, None)`` for a line read one by one and
-    ``(number, "", run)`` for a run of our recorder's own lines, ``run`` holding the
-    direction and hex of each (a 90-day transcript is 11,000 such lines: one regular
-    expression reads them, instead of one call per line). Numbers are 1-based line
-    numbers; a line longer than :data:`MAX_LINE` characters is refused, read no further
-    than a block and that many characters."""
-    number = 0
-    for block in _blocks(lines):
-        at, end = 0, len(block)
-        while at < end:
-            run = _OUR_RUN.match(block, at)
-            if run is not None:
-                pairs = _OUR_PAIR.findall(block, at, run.end())
-                yield number + 1, "", pairs
-                number += len(pairs)
-                at = run.end()
-                continue
-            stop = block.find("\n", at)
-            stop = end if stop < 0 else stop + 1
-            line = block[at:stop]
-            number += 1
-            if len(line) > MAX_LINE:
-                raise InputError(f"{name} line {number}: longer than {MAX_LINE} characters, "
-                                 "not a transcript line")
-            yield number, line, None
-            at = stop
-
-
-def _blocks(lines: IO[str] | list[str]) -> Iterator[str]:
-    """The text in blocks that end at a line's end (a list: each item is one)."""
+def _bounded_lines(lines: IO[str] | list[str], name: str) -> Iterator[str]:
+    """The lines of a transcript, refusing (without reading it whole) a line longer than
+    :data:`MAX_LINE`: a transcript line is about 170 characters."""
     if isinstance(lines, list):
-        yield from lines
-        return
-    while True:
-        block = lines.read(_BLOCK)
-        if not block:
-            return
-        if not block.endswith("\n"):
-            block += lines.readline(MAX_LINE + 1)
-        yield block
-
-
-def _take_run(run: list[tuple[str, str]], initial: list[bytes],
-              exchanges: list[_Exchange]) -> None:
-    """Our recorder's lines into the player's exchanges (as ``from_lines`` does one by one)."""
-    data = bytes.fromhex("".join(hexes for _, hexes in run))
-    for index, (direction, _) in enumerate(run):
-        _take(direction, data[index * REPORT_SIZE : (index + 1) * REPORT_SIZE], initial,
-              exchanges)
-
-
-def _take(direction: str, report: bytes, initial: list[bytes],
-          exchanges: list[_Exchange]) -> None:
-    """One report into the player: a host report opens an exchange, a device report is an
-    answer of the last one (or stale input served at open, before the first)."""
-    if direction == "out":
-        exchanges.append(_Exchange(_key(report), [], msg_type=report[0]))
-    elif exchanges:
-        exchanges[-1].replies.append(report)
+        source: Iterator[str] = iter(lines)
     else:
-        initial.append(report)
-
-
-def _counted(reports: int, name: str) -> int:
-    """``reports``, or :class:`InputError` when a transcript holds more than one reader's."""
-    if reports > MAX_REPORTS:
-        raise InputError(f"{name}: more than {MAX_REPORTS} reports; not a transcript of one "
-                         "reader")
-    return reports
+        handle = lines
+        source = iter(lambda: handle.readline(MAX_LINE + 1), "")
+    for number, line in enumerate(source, 1):
+        if len(line) > MAX_LINE:
+            raise InputError(f"{name} line {number}: longer than {MAX_LINE} characters, "
+                             "not a transcript line")
+        yield line
 
 
 def _product_id(value: object, name: str, number: int) -> int | None:

@@ -38,7 +38,6 @@ from ...model import (
     ScanRecord,
     TimeChangeRecord,
     UnknownRecord,
-    new_record,
 )
 from .layouts import ARRESULT, HISTORY, KNOWN_TYPES, RESULT, Layout, find, type_index
 from .reply import decode_text, reader_int
@@ -176,17 +175,10 @@ def _history(fields: Fields, layout: Layout) -> list[Record]:
         record_id, record_type, value, minutes, error_bits = map(int, numbers)
     else:  # the general reading: a field that is not a plain number raises ValueError
         record_id, record_type, value, minutes, error_bits = map(_canonical, numbers)
-    return [new_record(HistoryRecord, {
-        "record_id": record_id,
-        "source": HISTORY,
-        "record_type": record_type,
-        "local_time": when,
-        "glucose_mg_dl": value,
-        "sensor_runtime_min": minutes,
-        "first_after_insertion": flag == "1",
-        "errors": error_bits,
-        "raw": _raw(fields, known),
-    })]
+    return [HistoryRecord(record_id=record_id, source=HISTORY, record_type=record_type,
+                          local_time=when, raw=_raw(fields, known), glucose_mg_dl=value,
+                          sensor_runtime_min=minutes, first_after_insertion=flag == "1",
+                          errors=error_bits)]
 
 
 @functools.cache
