@@ -25,14 +25,11 @@ def _modules_after(*argv: str) -> set[str]:
     """The modules a fresh interpreter holds after running ``libre-dump argv``."""
     code = (
         "import sys, json, contextlib, io\n"
-        "from libre_usb.__main__ import run\n"
+        "from libre_usb.__main__ import _main\n"
         f"sys.argv = ['libre-dump', *{list(argv)!r}]\n"
         "out = io.StringIO()\n"
         "with contextlib.redirect_stdout(out):\n"
-        "    try:\n"
-        "        run()\n"
-        "    except SystemExit:\n"
-        "        pass\n"
+        "    _main()  # run() without its os._exit\n"
         "sys.__stdout__.write(json.dumps(sorted(sys.modules)))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -101,3 +98,25 @@ def test_help_lists_every_command_and_unknown_command_fails() -> None:
         assert f"  {name} " in result.output
     bad = CliRunner().invoke(main, ["no-such-command"])
     assert bad.exit_code == 2 and "No such command" in bad.output
+
+
+@pytest.mark.parametrize(("argv", "code", "out"), [
+    (["--version"], 0, f"libre-dump, version {__version__}\n"),
+    (["dump", "--no-such-option"], 2, ""),
+])
+def test_the_process_ends_without_teardown_but_with_its_output_and_exit_handlers(
+        argv: list[str], code: int, out: str) -> None:
+    """run() ends with os._exit: stdout still arrives whole through a pipe, atexit handlers
+    (logging's flush is one) still run, and the exit code is the command's."""
+    script = ("import atexit, sys\n"
+              "from libre_usb.__main__ import run\n"
+              "atexit.register(lambda: sys.stderr.write('exit handler ran\\n'))\n"
+              f"sys.argv = ['libre-dump', *{argv!r}]\n"
+              "run()\n"
+              "raise AssertionError('run() returned')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == code, done.stderr
+    assert done.stdout == out
+    assert done.stderr.endswith("exit handler ran\n")
+    assert "Traceback" not in done.stderr

@@ -199,8 +199,9 @@ def tz_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--tz", "tz", metavar="ZONE",
         help="IANA time zone the reader's clock runs in (e.g. Europe/Berlin), used to place "
-             "every record in UTC. Default: this machine's zone ($TZ, else the system's "
-             "setting as tzlocal finds it, else UTC); the output says which was used.")(func)
+             "every record in UTC. Default: this machine's zone ($TZ, else the /etc/localtime "
+             "link, else the system's setting as tzlocal finds it, else UTC); the output "
+             "says which was used.")(func)
 
 
 @click.command()
