@@ -169,6 +169,26 @@ def test_atomic_write_syncs_before_it_renames(tmp_path: Path,
     assert target.read_text() == "complete"
 
 
+def test_the_temporary_file_is_new_private_and_never_a_link(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """atomic_write's own mkstemp: mode 0600 while written, a name already taken (here a
+    link planted under the first name drawn) is never opened but drawn again."""
+    draws = iter([b"\x00" * 6, b"\x00" * 6, b"\x01" * 6])
+    monkeypatch.setattr(atomic.os, "urandom", lambda n: next(draws))
+    planted = tmp_path / ".x.txt.000000000000.tmp"
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    planted.symlink_to(victim)
+    target = tmp_path / "x.txt"
+    with atomic.atomic_write(target) as handle:
+        temporary = tmp_path / ".x.txt.010101010101.tmp"
+        assert temporary.exists() and not temporary.is_symlink()
+        assert temporary.stat().st_mode & 0o777 == 0o600
+        handle.write("complete")
+    assert target.read_text() == "complete" and victim.read_text() == "untouched"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [planted.name, "victim", "x.txt"]
+
+
 def test_atomic_write_interrupted_leaves_the_old_file(tmp_path: Path) -> None:
     target = tmp_path / "x.txt"
     target.write_text(OLD)

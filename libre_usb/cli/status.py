@@ -5,7 +5,6 @@ when stderr is a file or a pipe nothing is written here at all."""
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -70,6 +69,8 @@ class StatusLine:
             return
         self._last_draw = now
         # never wider than the terminal: a wrapped line could not be erased with \r
+        import shutil  # only for a status line shown (on a terminal): 5 ms of start-up
+
         width = shutil.get_terminal_size((80, 24)).columns - 1
         self.stream.write(ERASE + self.line(command, records, nbytes, now)[:width])
         self.stream.flush()
