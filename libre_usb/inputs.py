@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import os
-import select
 import stat
 from typing import Any
 
@@ -139,6 +138,8 @@ class Input(io.RawIOBase):
             return b""
         if self.size is not None:
             return os.read(self.fd, count)
+        import select  # only for pipes and FIFOs: not on a dump's start-up path
+
         while True:
             ready, _, _ = select.select([self.fd], [], [], WAIT_S)
             if not ready:

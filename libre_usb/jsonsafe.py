@@ -24,7 +24,6 @@ Sans-I/O: no files here; :mod:`libre_usb.inputs` reads files and pipes with a si
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any
@@ -43,7 +42,8 @@ MAX_DIGITS = 4000
 #: the rest of a string literal: anything but quote and backslash, or escapes (no nesting
 #: of quantifiers over overlapping alternatives: linear)
 _STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
-_SURROGATE = re.compile("[\ud800-\udfff]")
+#: a lone surrogate (compiled on first use, by re: rare, and costly to compile at start-up)
+_SURROGATE = "[\ud800-\udfff]"
 #: bytes split at once when counting text without escapes (Budget._split)
 _WINDOW = 1 << 16
 
@@ -150,7 +150,7 @@ def _check_depth(value: Any, limit: int, label: str) -> None:
 def _fix_surrogates(value: Any) -> Any:
     """Lone surrogates (only ``\\u`` escapes make them) replaced by U+FFFD."""
     if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
+        return re.sub(_SURROGATE, "\ufffd", value)
     if isinstance(value, list):
         return [_fix_surrogates(item) for item in value]
     if isinstance(value, dict):
@@ -175,6 +175,8 @@ def loads(text: str | bytes, label: str, *, max_depth: int = MAX_DEPTH,
     elif not counted:
         Budget(label, max_values).feed(text.encode("utf-8", "surrogatepass"))
     text = text.removeprefix("\ufeff")
+    import json  # here: a dump, written by msgspec, never needs it (1-2 ms of start-up)
+
     try:
         value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
                            parse_int=_bounded_int)
@@ -190,6 +192,8 @@ def loads(text: str | bytes, label: str, *, max_depth: int = MAX_DEPTH,
 
 def dumps(value: Any, **options: Any) -> str:
     """Strict JSON text: never ``NaN``/``Infinity`` (ValueError), never unencodable text."""
+    import json  # here: see loads
+
     options.setdefault("ensure_ascii", False)
     text = json.dumps(value, allow_nan=False, **options)
     if not text.isascii():
