@@ -8,6 +8,7 @@ import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -120,3 +121,35 @@ def test_the_process_ends_without_teardown_but_with_its_output_and_exit_handlers
     assert done.stdout == out
     assert done.stderr.endswith("exit handler ran\n")
     assert "Traceback" not in done.stderr
+
+
+def test_a_dump_with_nothing_to_log_never_imports_logging() -> None:
+    """libre_usb.logs: logging (about 4 ms of start-up) comes in with the first message."""
+    modules = _modules_after("dump", "--device", "sim:libre?days=1", "-o", "/dev/null")
+    assert "libre_usb.cli.device_cmds" in modules and "logging" not in modules
+
+
+def test_the_first_warning_configures_logging_and_is_written_as_ours(tmp_path: Path) -> None:
+    """A retry's warning on a run that had imported no logging: our prefix, on stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "libre_usb", "dump", "--device",
+         "sim:libre?days=1&faults=checksum_once@history", "-o", str(tmp_path / "d.json")],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert any(line.startswith("libre-dump: WARNING: $history?") and "retrying" in line
+               for line in lines), lines
+
+
+def test_below_the_threshold_a_message_imports_nothing() -> None:
+    script = ("import sys\n"
+              "from libre_usb import logs\n"
+              "logs.configure_lazily(logs.WARNING, lambda: print('configured'))\n"
+              "logs.get('libre_usb.x').info('not shown %d', 1)\n"
+              "print('logging' in sys.modules)\n"
+              "logs.get('libre_usb.x').warning('shown %d', 2)\n"
+              "print('logging' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.splitlines() == ["False", "configured", "True"]
+    assert done.stderr == "shown 2\n"  # logging's last resort: the hook configured nothing

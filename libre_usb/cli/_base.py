@@ -10,7 +10,6 @@ note is shown as ``\\x1b``, not obeyed).
 from __future__ import annotations
 
 import importlib
-import logging
 import math
 import signal
 import sys
@@ -20,7 +19,7 @@ from typing import Any, NamedTuple
 
 import click
 
-from .. import __version__
+from .. import __version__, logs
 from ..errors import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
@@ -128,6 +127,8 @@ class _Group(click.Group):
         except click.ClickException as exc:
             fail(exc.format_message())
             value = exc.exit_code
+        finally:
+            logs.reset()  # a process that runs the command line again, or the library, after
         if not standalone_mode:
             return value
         sys.exit(value if isinstance(value, int) else 0)
@@ -176,11 +177,6 @@ class Finite(click.FloatRange):
         return number
 
 
-class _EscapingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return escape_controls(super().format(record))
-
-
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
                                            "auto_envvar_prefix": ENV_PREFIX})
 @click.version_option(__version__, prog_name="libre-dump")
@@ -196,13 +192,28 @@ def main(debug: bool) -> None:
     5 timeout, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM): 128 + the
     signal number, as shells report it.
     """
-    handler = logging.StreamHandler()
-    handler.setFormatter(_EscapingFormatter("libre-dump: %(levelname)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        handlers=[handler])
+    # logging is configured when the first message is written (most runs write none, and
+    # importing logging costs a few ms of start-up: libre_usb.logs); with --debug at once
+    logs.configure_lazily(logs.DEBUG if debug else logs.WARNING,
+                          lambda: _configure_logging(debug))
+    if debug:
+        logs.ready()
     # From here on a signal unwinds (output files are cleaned up, not left half written)
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _terminate)
+
+
+def _configure_logging(debug: bool) -> None:
+    """Messages on stderr as ``libre-dump: warning: ...``, control characters escaped."""
+    import logging
+
+    class EscapingFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return escape_controls(super().format(record))
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(EscapingFormatter("libre-dump: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
 
 
 def _hold_signals() -> None:

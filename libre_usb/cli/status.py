@@ -4,12 +4,12 @@ when stderr is a file or a pipe nothing is written here at all."""
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
+from .. import logs
 from ..model import Dump
 
 #: carriage return + "erase to the end of the line": the old line goes whatever its length
@@ -43,11 +43,22 @@ class StatusLine:
         self._interval = 1 / per_second
         self._last_draw = float("-inf")
         self._shown = False
-        # a log message (a retry, --debug output) must not land at the end of the line
-        self._filter = _EraseFirst(self)
-        self._handlers = list(logging.getLogger().handlers) if enabled else []
+        # a log message (a retry, --debug output) must not land at the end of the line: a
+        # filter on logging's handlers erases it first (a line is shown on terminals only:
+        # importing logging then is no cost worth sparing)
+        self._handlers: list[Any] = []
+        if enabled:
+            import logging
+
+            logs.ready()
+            self._handlers = list(logging.getLogger().handlers)
         for handler in self._handlers:
-            handler.addFilter(self._filter)
+            handler.addFilter(self._erase_first)
+
+    def _erase_first(self, record: object) -> bool:
+        """The log filter: erase the line before the record is written; let it pass."""
+        self.clear()
+        return True
 
     def clear(self) -> None:
         """Erase the line, if it is shown; the next update draws it again."""
@@ -80,23 +91,11 @@ class StatusLine:
         if not self.enabled:
             return
         for handler in self._handlers:
-            handler.removeFilter(self._filter)
+            handler.removeFilter(self._erase_first)
         self.clear()
         if summary:
             self.stream.write(summary + "\n")
         self.stream.flush()
-
-
-class _EraseFirst(logging.Filter):
-    """Erases the status line before a log record is written (and lets the record pass)."""
-
-    def __init__(self, status: StatusLine) -> None:
-        super().__init__()
-        self.status = status
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        self.status.clear()
-        return True
 
 
 def dump_summary(dump: Dump, destination: str, seconds: float) -> str:

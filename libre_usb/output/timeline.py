@@ -71,6 +71,7 @@ from pathlib import Path
 
 import msgspec
 
+from .. import logs
 from ..errors import InputError
 from ..model import Dump, Record, TimeChangeRecord
 
@@ -182,6 +183,8 @@ def machine_zone(localtime: Path = Path("/etc/localtime")) -> Zone:
     name = None
     if not tz:  # tzlocal would return an unusable $TZ as it is
         import tzlocal  # only here: most machines are answered by the link above
+
+        logs.ready()  # tzlocal logs (through logging): its warnings written as ours
 
         try:
             with warnings.catch_warnings():

@@ -20,11 +20,11 @@ read is bounded by that deadline times its commands (17 on the Libre).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
 
+from .. import logs
 from ..devices import DeviceModel
 from ..errors import DeviceTimeout, ProtocolError
 from ..protocol.binary.aap import AapFrame
@@ -56,7 +56,7 @@ class Session(Protocol):
 
     def drain(self, wait_ms: int = ...) -> int: ...
 
-log = logging.getLogger("libre_usb.binary")
+log = logs.get("libre_usb.binary")
 
 #: how long one read waits before the host acknowledges what it has (ms)
 POLL_MS = 50

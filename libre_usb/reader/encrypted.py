@@ -26,8 +26,7 @@ Errors, all one line:
 
 from __future__ import annotations
 
-import logging
-
+from .. import logs
 from ..errors import DeviceTimeout, ProtocolError
 from ..keys import host_random, load_master_keys
 from ..protocol.crypto.link import ALWAYS_CLEAR, HostHandshake, HostHandshakeState, SessionCipher
@@ -35,7 +34,7 @@ from ..transport.interface import Transport
 
 __all__ = ["MAX_SKIPPED", "handshake"]
 
-log = logging.getLogger("libre_usb.reader.encrypted")
+log = logs.get("libre_usb.reader.encrypted")
 
 #: keepalives and stray encrypted reports (left over from an earlier session) skipped
 #: during one handshake before we give up

@@ -17,11 +17,10 @@ decoded with a guessed model.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 import msgspec
 
-from .. import jsonsafe
+from .. import jsonsafe, logs
 from ..devices import DeviceModel, is_read_only, model_by_name, model_for_product_id
 from ..errors import ChecksumError, InputError, MissingExtra, ProtocolError
 from ..keys import load_master_keys
@@ -37,7 +36,7 @@ from .session import build_info, info_commands, meter_events
 
 __all__ = ["PassiveSession", "decode"]
 
-log = logging.getLogger("libre_usb.passive")
+log = logs.get("libre_usb.passive")
 
 
 def decode(reports: list[tuple[str, bytes, float]], *, encrypted: bool | None,

@@ -15,13 +15,13 @@ protocol, the clock is read with GET_DATE_TIME and set with SET_DATE_TIME, and o
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import msgspec
 
+from .. import logs
 from ..devices import DeviceModel, is_read_only, model_by_name, model_for_product_id
 from ..errors import (
     ChecksumError,
@@ -58,7 +58,7 @@ from ..transport.interface import Transport
 if TYPE_CHECKING:
     from .binary import BinaryReader
 
-log = logging.getLogger("libre_usb.reader.session")
+log = logs.get("libre_usb.reader.session")
 
 DEFAULT_TIMEOUT_MS = 3000
 #: how often a read-only command whose reply arrived broken is sent again
