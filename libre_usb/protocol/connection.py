@@ -28,6 +28,9 @@ from ..errors import CommandFailed, EncryptionError, ProtocolError
 from .frames import MAX_PAYLOAD, MessageType, build_report, parse_report
 from .text.reply import TextReply, TextReplyAssembler
 
+#: the text message type as a plain int (compared with every report received)
+_TEXT = int(MessageType.TEXT)
+
 
 class ReportCipher(Protocol):
     """What the connection needs of the Libre 2/3 encrypted transport."""
@@ -163,6 +166,20 @@ class HostConnection:
         if self.cipher is not None:
             report = self.cipher.open(report)
         msg_type, payload = parse_report(report)
+        if msg_type == _TEXT and self.state is State.AWAIT_TEXT:
+            # the bulk of every session, first (the other types below are not TEXT)
+            assembler = self._assembler
+            assert assembler is not None
+            try:
+                reply = assembler.feed(payload)
+            except ProtocolError:
+                self.abort()
+                raise
+            if reply is None:
+                return None
+            self.state = State.READY
+            self._assembler = None
+            return TextResponse(self._command, reply)
         if msg_type == MessageType.KEEPALIVE:
             self.keepalives += 1
             return Skipped(msg_type, payload, "keepalive")
@@ -188,18 +205,6 @@ class HostConnection:
                 )
             raise EncryptionError(f"reader reports an encryption error (33 {payload.hex(' ')})")
         state = self.state
-        if state is State.AWAIT_TEXT and msg_type == MessageType.TEXT:
-            assert self._assembler is not None
-            try:
-                reply = self._assembler.feed(payload)
-            except ProtocolError:
-                self.abort()
-                raise
-            if reply is None:
-                return None
-            self.state = State.READY
-            self._assembler = None
-            return TextResponse(self._command, reply)
         expected = {
             State.AWAIT_PRE_INIT: MessageType.PRE_INIT_REPLY,
             State.AWAIT_SERIAL: MessageType.SERIAL,

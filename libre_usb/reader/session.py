@@ -259,11 +259,12 @@ class Session:
         self._unanswered = None
         self.transport.write(self.conn.text_command(command))
         received = 0
-        useful_at = time.monotonic()
+        monotonic, read, receive = time.monotonic, self.transport.read, self.conn.receive
+        useful_at = monotonic()
         limit = self._deadline(command)
         deadline = useful_at + limit
         while True:
-            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            remaining_ms = int((deadline - monotonic()) * 1000)
             if remaining_ms <= 0:
                 # a reader that dribbles and never finishes: not retried (it would take
                 # another whole deadline)
@@ -272,9 +273,9 @@ class Session:
                     f"the reader did not finish its reply to {command} within {limit:g} s "
                     f"({received} reports; the deadline for one reply, see --deadline)")
             wait_ms = max(1, min(self.timeout_ms, remaining_ms))
-            report = self.transport.read(wait_ms)
+            report = read(wait_ms)
             if report is None and wait_ms < self.timeout_ms and (
-                    time.monotonic() - useful_at) * 1000 < self.timeout_ms:
+                    monotonic() - useful_at) * 1000 < self.timeout_ms:
                 continue  # the deadline, not the timeout, cut this wait short
             if report is None:
                 self.conn.abort()
@@ -287,7 +288,13 @@ class Session:
                 self._unanswered = command
                 raise error
             self.bytes_in += len(report)
-            event = self.conn.receive(report)
+            event = receive(report)
+            if event is None:  # a reply still incomplete: the bulk of every session
+                received += 1
+                useful_at = monotonic()
+                if self.progress is not None and received % 16 == 0:
+                    self.progress(command, self.conn.reply_lines, self.bytes_in)
+                continue
             if isinstance(event, TextResponse):
                 return event.reply
             if isinstance(event, Skipped):
@@ -297,10 +304,8 @@ class Session:
                 if received:
                     raise _Partial(skipped)
                 raise skipped
-            received += 1
-            useful_at = time.monotonic()
-            if self.progress is not None and event is None and received % 16 == 0:
-                self.progress(command, self.conn.reply_lines, self.bytes_in)
+            received += 1  # any other event: not this reply's, but the reader is alive
+            useful_at = monotonic()
 
     def _deadline(self, command: str) -> float:
         if self.deadline_s is not None:
