@@ -1,14 +1,33 @@
-"""The plain-line fast way of parse_lines against the general way (split_line, then
-parse_fields field by field), on the history lines of the virtual readers and on the same
-lines spoiled field by field: the same records, the same counts of lines kept raw."""
+"""The fast way of parse_lines (history lines of plain numbers, reading lines whose number
+fields are plain numbers) against the general way (split_line, then parse_fields field by
+field): the same records, spelled the same (repr: Decimal('3.5') is not Decimal('3.50')),
+the same counts of lines kept raw.
+
+Lines: the virtual readers' history and ``$arresult?`` lines, the real reader lines of the
+other tests (glucometerutils issues #63, #103 and PR #131 in protocol.md, issue #137's Libre 2
+lines in tests/data/), and all of them spoiled field by field (signs, leading zeros, spaces,
+10- and 20-digit numbers, HI/LO, ketones, every flag and comment bit, half units, the
+reader's 255 dates, quoted notes with commas, quotes, CR and LF, broken UTF-8, a field more
+or less)."""
 
 from __future__ import annotations
 
+import json
 import random
+import re
+from collections.abc import Iterator
 
 import pytest
-from msgspec.structs import asdict
+from captures import DATA, need
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_models_libre import ISSUE_63_HISTORY, ISSUE_103_ARRESULT
+from test_models_libre3 import HISTORY as LIBRE3_HISTORY
+from test_models_libre3 import NOTED as LIBRE3_NOTED
+from test_models_libre3 import PLAIN as LIBRE3_PLAIN
 
+from libre_usb.model import Record
+from libre_usb.protocol.text import layouts, records
 from libre_usb.protocol.text.records import (
     PARSER_FAMILIES,
     LineStats,
@@ -17,49 +36,286 @@ from libre_usb.protocol.text.records import (
     split_line,
 )
 from libre_usb.simulator.content import generate
-from libre_usb.simulator.lines import history_line, libre3_history_line
+from libre_usb.simulator.lines import (
+    arresult_line,
+    history_line,
+    libre3_arresult_line,
+    libre3_history_line,
+)
 
 SPOILERS = ["0", "1", "2", "99", "100", "255", "13", "31", "32", "60", "007", "-1", "+1",
             " 1", "", "123456789", "1234567890", "99999999999999999999", "1.5", "x", "\u0661"]
+#: what else a reading line's fields may hold: out-of-range values, quoted notes (commas,
+#: quotes, line breaks), a quoted number, a full-width digit, a flag that is no flag
+READING_SPOILERS = [*SPOILERS, "HI", "LO", '"12"', '"a,b"', '"x\r\ny"', '"say ""hi"""', '"',
+                    '""', "a\rb", "a\nb", "Caf\u00e9", "\uff11", "0x1", "1e3", "-0", "0,1"]
+#: every number field of a reading is also set to each of these
+NUMBERS = ["0", "1", "2", "3", "7", "17", "18", "19", "27", "63", "64", "127", "255",
+           "999999999", "1000000000", "01", "-0"]
+#: the time fields too
+TIMES = ["0", "1", "12", "13", "24", "29", "30", "31", "59", "60", "99", "100", "255"]
+
+#: real Libre 2 $arresult? lines (glucometerutils issue #137): 38 and 47 fields, a signed
+#: raw field, empty unquoted comments
+ISSUE_137 = [",".join(line["fields"]) for line in json.loads(need(
+    DATA / "glucometerutils-issue137" / "arresult_fields.json").read_text("utf-8"))["lines"]]
+#: issue #103's Libre 1 line with every logbook entry and comment set, 44 fields
+ISSUE_103_NOTED = (
+    '1661,2,2,28,21,9,38,49,1,2,0,0,126,1,4,1,1,1,1,63,0,0,3,11,0,1,45,0,0,'
+    '"Intense","Mod\u2026","Fin de sport","Alcool","","",7,2,28,21,9,38,49,1,7')
+REAL_READINGS = {
+    "libre_arresult": [ISSUE_103_ARRESULT, ISSUE_103_NOTED],
+    "libre2_arresult": ISSUE_137,
+    "libre3_arresult": [LIBRE3_NOTED, LIBRE3_PLAIN],
+}
+REAL_HISTORY = {"libre_history": [ISSUE_63_HISTORY], "libre2_history": [ISSUE_63_HISTORY],
+                "libre3_history": LIBRE3_HISTORY}
+MODELS = {"libre": "libre", "libre2": "libre2", "libre3": "libre3"}
 
 
-def _general(parser: str, lines: list[bytes]) -> tuple[list[object], LineStats]:
+def _general(parser: str, lines: list[bytes]) -> tuple[list[Record], LineStats]:
     family, command = PARSER_FAMILIES[parser]
     stats = LineStats()
-    records = [record for line in lines
-               for record in parse_fields(family, command, split_line(line), stats)]
-    return records, stats
+    out = [record for line in lines
+           for record in parse_fields(family, command, split_line(line), stats)]
+    return out, stats
 
 
-def _lines(model: str) -> list[bytes]:
-    """The history lines the virtual reader ``model`` sends for two days."""
+def _same(parser: str, lines: list[bytes]) -> list[Record]:
+    """parse_lines of ``lines``, checked record by record against the general way."""
+    command = PARSER_FAMILIES[parser][1]
+    stats = LineStats()
+    fast = parse_lines(parser, lines, command, stats)
+    general, general_stats = _general(parser, lines)
+    assert [repr(r) for r in fast] == [repr(r) for r in general]
+    assert stats == general_stats
+    return fast
+
+
+class _Counter:
+    """Counts the lines parse_lines hands to parse_fields (the general way; _general calls
+    the function itself, not through the module)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        general = records.parse_fields
+
+        def counted(*args: object, **kwargs: object) -> list[Record]:
+            self.calls += 1
+            return general(*args, **kwargs)  # type: ignore[arg-type]
+        monkeypatch.setattr(records, "parse_fields", counted)
+
+
+def _history_lines(model: str, seed: int = 3, days: int = 2) -> list[bytes]:
+    """The history lines the virtual reader ``model`` sends for ``days`` days."""
     write = libre3_history_line if model == "libre3" else history_line
-    lines = [write(record).encode() for record in generate(3, model=model, days=2).history]
+    lines = [write(record).encode() for record in generate(seed, model=model, days=days).history]
     assert len(lines) > 150, model
     return lines
 
 
+def _reading_lines(model: str, seed: int = 3, days: int = 30) -> list[bytes]:
+    """The $arresult? lines the virtual reader ``model`` sends, readings only."""
+    content = generate(seed, model=model, days=days)
+    if model == "libre3":
+        lines = [libre3_arresult_line(r) for r in content.results]
+    else:
+        lines = [arresult_line(r, content.comments, model) for r in content.results]
+    out = [line.encode() for line in lines if line.split(",")[1] == "2"]
+    assert len(out) > 100, model
+    return out
+
+
+def _fields(line: bytes) -> list[bytes]:
+    """The fields of a line as bytes (csv as split_line splits them); in a line with quoted
+    fields, every field that is not a number is quoted again, as the reader writes notes."""
+    quoted = b'"' in line
+    return [(_quote(t) if quoted and not re.fullmatch("-?[0-9]*", t) else t).encode()
+            for t in split_line(line)]
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _with(fields: list[bytes], index: int, value: bytes) -> bytes:
+    return b",".join([*fields[:index], value, *fields[index + 1:]])
+
+
+def _spoiled(lines: list[bytes], spoilers: list[str], per_field: int,
+             seed: int = 7) -> Iterator[bytes]:
+    """Each line with each field in turn replaced by ``per_field`` spoilers, one field more
+    and one less."""
+    rng = random.Random(seed)
+    for line in lines:
+        fields = line.split(b",") if b'"' not in line else _fields(line)
+        for index in range(len(fields)):
+            for value in rng.sample(spoilers, per_field):
+                yield _with(fields, index, value.encode())
+        yield line + b",0"
+        yield line.rsplit(b",", 1)[0]
+        yield b"\xff" + line  # broken UTF-8 in the id
+        yield line.replace(b"Caf\xc3\xa9", b"Caf\xc3")  # broken UTF-8 in a note
+
+
+# -- history lines -----------------------------------------------------------------------------
+
 @pytest.mark.parametrize(("model", "parser"), [("libre", "libre_history"),
                                                ("libre2", "libre2_history"),
                                                ("libre3", "libre3_history")])
-def test_plain_history_lines_parse_as_the_general_way(model: str, parser: str) -> None:
-    lines = _lines(model)
-    rng = random.Random(7)
-    spoiled = []
-    for line in lines[:40]:
-        fields = line.decode().split(",")
-        for index in range(len(fields)):
-            for value in rng.sample(SPOILERS, 6):
-                spoiled.append(",".join([*fields[:index], value, *fields[index + 1:]]).encode())
-        spoiled.append(line + b",0")
-        spoiled.append(line.rsplit(b",", 1)[0])
-    for batch in (lines, spoiled):
-        command = PARSER_FAMILIES[parser][1]
-        stats = LineStats()
-        fast = parse_lines(parser, batch, command, stats)
-        general, general_stats = _general(parser, batch)
-        assert [type(r) for r in fast] == [type(r) for r in general]
-        assert [asdict(r) for r in fast] == [asdict(r) for r in general]
-        assert (stats.unrecognised, stats.other_types) == (general_stats.unrecognised,
-                                                           general_stats.other_types)
+def test_plain_history_lines_parse_as_the_general_way(
+        model: str, parser: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = _history_lines(model) + [line.encode() for line in REAL_HISTORY[parser]]
+    counter = _Counter(monkeypatch)
+    _same(parser, lines)
+    assert counter.calls == 0  # every plain history line took the fast way
+    spoiled = list(_spoiled(lines[:40] + lines[-3:], SPOILERS, 6))
     assert len(spoiled) > 1000
+    counter.calls = 0
+    _same(parser, spoiled)
+    assert 0 < counter.calls < len(spoiled)  # both ways were taken
+
+
+# -- reading lines ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_reading_lines_parse_as_the_general_way(
+        model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    parser = f"{model}_arresult"
+    lines = _reading_lines(model)
+    counter = _Counter(monkeypatch)
+    out = _same(parser, lines)
+    assert counter.calls == 0  # every line took the fast way
+    kinds = {r.kind.value for r in out}
+    assert {"scan", "glucose", "insulin", "food"} <= kinds, kinds
+    spoiled = list(_spoiled(lines[:25], READING_SPOILERS, 5))
+    assert len(spoiled) > 3000
+    counter.calls = 0
+    _same(parser, spoiled)
+    assert 0 < counter.calls < len(spoiled)  # both ways were taken
+
+
+def _variants(parser: str, line: str) -> Iterator[bytes]:
+    """``line`` with each field a reading layout reads set to each value it may take."""
+    family, command = PARSER_FAMILIES[parser]
+    base = _fields(line.encode())
+    layout = layouts.find(family, command, 2, len(base))
+    assert layout is not None, (parser, len(base))
+    at = layout.at
+    yield line.encode()
+    for index in range(2, 8):
+        for value in TIMES:
+            yield _with(base, index, value.encode())
+    flags = [at[name] for name in ("error_flag", "rapid_flag", "long_flag", "food_flag",
+                                   "exercise", "medication")]
+    for index in flags:
+        for value in ("0", "1", "2", "", "01", " 1"):
+            yield _with(base, index, value.encode())
+    numbers = [0, 1, *(at[name] for name in records._READING_NUMBERS if name in at)]
+    for reading_type in ("0", "1", "2", "3", "255"):
+        typed = _with(base, at["reading_type"], reading_type.encode()).split(b",")
+        typed = _fields(b",".join(typed))
+        for index in numbers:
+            for value in [*NUMBERS, "HI", "LO"]:
+                yield _with(typed, index, value.encode())
+    # every logbook entry at once, with odd half units and all six comments
+    full = list(base)
+    for name in ("rapid_flag", "long_flag", "food_flag", "exercise", "medication"):
+        full[at[name]] = b"1"
+    for name, value in (("rapid_half", b"7"), ("long_half", b"3"), ("carbs", b"45"),
+                        ("comment_bits", b"127")):
+        if name in at:
+            full[at[name]] = value
+    if "comments" in at:
+        notes = [b'"a,b"', b'"say ""hi"""', b'"x\r\ny"', b'"\xe5\xa4\x9c"', b'""', b"plain"]
+        full[at["comments"]:at["comments"] + 6] = notes
+    yield b",".join(full)
+
+
+@pytest.mark.parametrize(("parser", "line"), [(parser, line) for parser, lines in
+                                              REAL_READINGS.items() for line in lines])
+def test_real_reading_lines_and_their_variants_parse_as_the_general_way(
+        parser: str, line: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    variants = list(_variants(parser, line))
+    assert len(variants) > 300
+    counter = _Counter(monkeypatch)
+    out = _same(parser, variants)
+    assert 0 < counter.calls < len(variants)  # both ways were taken
+    kinds = {r.kind.value for r in out}
+    assert {"scan", "glucose", "ketone", "insulin", "food", "exercise", "medication",
+            "unknown"} <= kinds, kinds
+    if "libre3" not in parser:
+        assert "note" in kinds
+
+
+def test_the_real_lines_take_the_fast_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real readers' lines are not left to the general way (a fast way that fits only
+    our own simulator's lines would not be one)."""
+    counter = _Counter(monkeypatch)
+    for parser, lines in [*REAL_READINGS.items(), *REAL_HISTORY.items()]:
+        command = PARSER_FAMILIES[parser][1]
+        parse_lines(parser, [line.encode() for line in lines], command)
+    assert counter.calls == 0
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parser=st.sampled_from(sorted(PARSER_FAMILIES)),
+       fields=st.lists(st.one_of(st.sampled_from(READING_SPOILERS + NUMBERS + TIMES),
+                                 st.integers(0, 10**10).map(str)), min_size=0, max_size=50),
+       record_type=st.sampled_from(["2", "5", "12", "0", "6", "7", "9", "10"]))
+def test_any_line_parses_as_the_general_way(parser: str, fields: list[str],
+                                           record_type: str) -> None:
+    at_type = layouts.type_index(PARSER_FAMILIES[parser][1])
+    if len(fields) > at_type:
+        fields[at_type] = record_type
+    _same(parser, [",".join(fields).encode()])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parser=st.sampled_from(sorted(PARSER_FAMILIES)), data=st.data())
+def test_lines_of_a_layouts_length_parse_as_the_general_way(parser: str,
+                                                            data: st.DataObject) -> None:
+    """Lines of exactly a known layout's length, mostly plain numbers: the fast decoders'
+    own ground."""
+    family, command = PARSER_FAMILIES[parser]
+    shapes = [lay for lay in layouts.LAYOUTS if (lay.family, lay.command) == (family, command)]
+    layout = data.draw(st.sampled_from(shapes))
+    value = st.one_of(st.integers(0, 300).map(str), st.sampled_from(["0", "1"]),
+                      st.sampled_from(READING_SPOILERS))
+    fields = data.draw(st.lists(value, min_size=layout.fields, max_size=layout.fields))
+    fields[layouts.type_index(command)] = str(layout.record_type)
+    if data.draw(st.booleans()):
+        fields[2:8] = ["6", "15", "26", "10", "48", "32"]
+    _same(parser, [",".join(fields).encode()])
+
+
+# -- the plain-number readers against a regex of what a plain number is ------------------------
+
+PLAIN_BYTES = re.compile(rb"(?:0|[1-9][0-9]{0,8})(?:,(?:0|[1-9][0-9]{0,8}))*")
+PIECES = ["0", "1", "00", "01", "10", "123456789", "999999999", "1000000000", "1234567890",
+          "", "-1", "-0", "+1", " 1", "1 ", "1.0", "1e3", "\u0661", "\uff11", "0x1", '"1"',
+          "\r", "99999999999999999999999", "1,2", ","]
+
+
+def test_plain_numbers_reads_exactly_the_plain_lines() -> None:
+    seen = 0
+    for a in PIECES:
+        for b in PIECES:
+            for c in ["", *PIECES]:
+                line = ",".join(p for p in (a, b, c) if p or c).encode()
+                want = ([int(x) for x in line.split(b",")]
+                        if PLAIN_BYTES.fullmatch(line) else None)
+                assert records._plain_numbers(line) == want, line
+                seen += want is not None
+    assert records._plain_numbers(b"") is None
+    assert seen > 50
+
+
+def test_plain_texts_reads_exactly_plain_fields() -> None:
+    plain = re.compile("0|[1-9][0-9]{0,8}")
+    for a in PIECES:
+        for b in PIECES:
+            for texts in ((a,), (a, b), (a, b, "7")):
+                want = ([int(x) for x in texts]
+                        if all(plain.fullmatch(x) for x in texts) else None)
+                assert records._plain_texts(texts) == want, texts

@@ -16,9 +16,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
+import itertools
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -39,7 +42,7 @@ from ...model import (
     TimeChangeRecord,
     UnknownRecord,
 )
-from .layouts import ARRESULT, HISTORY, KNOWN_TYPES, RESULT, Layout, find, type_index
+from .layouts import ARRESULT, HISTORY, KNOWN_TYPES, LAYOUTS, RESULT, Layout, find, type_index
 from .reply import decode_text, reader_int
 
 Fields = Sequence[str]
@@ -137,15 +140,7 @@ TIME = frozenset(range(2, 8))
 def _raw(fields: Fields, known: Iterable[int]) -> tuple[tuple[int, str], ...]:
     """Every field not in ``known``, as ``(index, value)`` pairs: nothing is dropped."""
     done = known if isinstance(known, (set, frozenset)) else set(known)
-    raw = tuple([(i, value) for i, value in enumerate(fields) if i not in done])
-    # readers repeat the same unknown fields line after line: keep one copy of each
-    shared = _RAW_SEEN.get(raw)
-    if shared is not None:
-        return shared
-    if len(_RAW_SEEN) >= _RAW_SEEN_MAX:
-        _RAW_SEEN.clear()
-    _RAW_SEEN[raw] = raw
-    return raw
+    return _shared(tuple([(i, value) for i, value in enumerate(fields) if i not in done]))
 
 
 #: recent ``raw`` tuples, so equal ones are one object (a 35,000-record dump holds a few
@@ -490,66 +485,290 @@ def parse_lines(parser: str, lines: Iterable[bytes], source: str,
                 stats: LineStats | None = None) -> list[Record]:
     """Parse record lines with the named parser (a key of :data:`PARSERS`). A line that
     fits no layout is kept as an :class:`UnknownRecord` (and counted in ``stats``) rather
-    than dropped, guessed at or allowed to stop the dump."""
+    than dropped, guessed at or allowed to stop the dump.
+
+    The lines of nearly every dump (history lines, readings) are read by the fast decoders
+    below when every field they read as a number is a plain number; they give what
+    :func:`parse_fields` gives (tests/test_text_records_fast.py compares both ways). Any
+    other line, and any line a fast decoder declines, goes through :func:`parse_fields`."""
     family, command = PARSER_FAMILIES[parser]
     if source != command:
         raise ValueError(f"parser {parser} reads {command} lines, not {source}")
+    history, readings = _fast_decoders(family, command)
+    at_type = type_index(command)
     out: list[Record] = []
-    plain, at_type = _PLAIN_LINE.fullmatch, type_index(command)
     for line in lines:
-        if plain(line) is not None:
-            # every field a plain number (the bulk of every dump): split without decoding
-            # and read each number once; a history line is then made here, with the same
-            # rules as _history (tests/test_text_records_fast.py compares both ways)
-            fields = line.decode("ascii").split(",")
-            numbers = list(map(int, fields))
-            layout = find(family, command, numbers[at_type], len(fields)) if len(
-                fields) > at_type else None
-            if layout is not None and layout.decoder == "history":
-                out.append(_history_plain(fields, numbers, layout))
-                continue
-            out.extend(parse_fields(family, command, fields, stats))
-        else:
-            out.extend(parse_fields(family, command, split_line(line), stats))
+        if history:
+            # every field a plain number (the bulk of every dump): no split, no decoding
+            numbers = _plain_numbers(line)
+            if numbers is not None and len(numbers) > at_type:
+                decode_history = history.get((numbers[at_type], len(numbers)))
+                if decode_history is not None:
+                    out.append(decode_history(numbers))
+                    continue
+        fields = split_line(line)
+        if readings and len(fields) > at_type:
+            decode_reading = readings.get((fields[at_type], len(fields)))
+            if decode_reading is not None:
+                try:
+                    records = decode_reading(fields)
+                except (ValueError, IndexError, ArithmeticError):
+                    records = None  # parse_fields says what the line is
+                if records is not None:
+                    out.extend(records)
+                    continue
+        out.extend(parse_fields(family, command, fields, stats))
     return out
 
 
-#: a line of plain decimal numbers only (no sign, no leading zero, ASCII digits, at most 9
-#: each: what :func:`_canonical` reads as ``int`` reads them)
-_PLAIN_LINE = re.compile(rb"(?:0|[1-9][0-9]{0,8})(?:,(?:0|[1-9][0-9]{0,8}))*")
+# -- the fast decoders ------------------------------------------------------------------------
+#
+# Each reads one layout (found by its record type and field count, as parse_fields finds it)
+# with the same rules as the general decoder above, from plain numbers only: a line whose
+# fields are spelled any other way is left to parse_fields.
+
+#: JSON arrays of numbers: with only digits and commas between the brackets, JSON reads
+#: exactly the lists of non-empty numbers without leading zeros
+_NUMBER_LIST = msgspec.json.Decoder()
+#: a plain number has at most 9 digits (what _canonical reads as ``int`` reads it)
+_PLAIN_LIMIT = 10**9
+
+
+def _plain_numbers(line: bytes) -> list[int] | None:
+    """The numbers of a line of plain decimal numbers joined by commas (no sign, no leading
+    zero, ASCII digits, at most 9 of them: each read as :func:`_canonical` reads it); None
+    for any other line."""
+    if not line or line.translate(None, b"0123456789,"):
+        return None  # empty, or a byte that is neither a digit nor a comma
+    try:
+        numbers: list[int] = _NUMBER_LIST.decode(b"[" + line + b"]")
+    except msgspec.DecodeError:  # an empty field, or a number with a leading zero
+        return None
+    return numbers if max(numbers) < _PLAIN_LIMIT else None
+
+
+def _plain_texts(texts: Sequence[str]) -> list[int] | None:
+    """:func:`_plain_numbers` of fields already split: their numbers when each is a plain
+    number, else None."""
+    joined = ",".join(texts)
+    if not (joined.isascii() and joined.replace(",", "").isdigit()):
+        return None  # a character that is not an ASCII digit, or no digit at all
+    try:
+        numbers: list[int] = _NUMBER_LIST.decode("[" + joined + "]")
+    except msgspec.DecodeError:  # an empty field, or a number with a leading zero
+        return None
+    # a field with a comma in it (a quoted one) would make more numbers than fields
+    if len(numbers) != len(texts) or max(numbers) >= _PLAIN_LIMIT:
+        return None
+    return numbers
+
+
+def _plain_time(numbers: Sequence[int], start: int) -> dt.datetime | None:
+    """:func:`reader_time` of six plain numbers (month, day, year, hour, minute, second)."""
+    year = numbers[start + 2]
+    if year > 99:
+        return None
+    try:
+        return dt.datetime(2000 + year, numbers[start], numbers[start + 1], numbers[start + 3],
+                           numbers[start + 4], numbers[start + 5])
+    except (ValueError, OverflowError):  # no such date (the reader's 255s)
+        return None
+
+
+def _shared(raw: tuple[tuple[int, str], ...]) -> tuple[tuple[int, str], ...]:
+    """``raw``, or the equal tuple made before (readers repeat the same unknown fields line
+    after line: one copy of each)."""
+    shared = _RAW_SEEN.get(raw)
+    if shared is not None:
+        return shared
+    if len(_RAW_SEEN) >= _RAW_SEEN_MAX:
+        _RAW_SEEN.clear()
+    _RAW_SEEN[raw] = raw
+    return raw
+
+
+#: ``raw`` of a plain line by (the indices kept, their numbers): no text to build again
+_RAW_OF_NUMBERS: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[tuple[int, str], ...]] = {}
+
+
+def _picker(indices: tuple[int, ...]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """``lambda seq: tuple(seq[i] for i in indices)``, made of operator.itemgetter."""
+    if len(indices) >= 2:
+        return operator.itemgetter(*indices)
+    if indices:
+        one = operator.itemgetter(indices[0])
+        return lambda seq: (one(seq),)
+    return lambda seq: ()
+
+
+def _history_fast(layout: Layout) -> Callable[[list[int]], Record]:
+    """:func:`_history` of a line of plain numbers (:func:`_plain_numbers`)."""
+    at = layout.at
+    first, glucose, runtime, errors = at["first"], at["glucose"], at["runtime"], at["errors"]
+    # the fields kept raw by (valid time, first-flag 0 or 1), as _history keeps them
+    kept: dict[tuple[bool, bool], tuple[tuple[int, ...], Callable[[Sequence[Any]], Any]]] = {}
+    for valid in (False, True):
+        for flag_known in (False, True):
+            known = _history_known(first, glucose, runtime, errors, valid, flag_known)
+            indices = tuple(i for i in range(layout.fields) if i not in known)
+            kept[valid, flag_known] = indices, _picker(indices)
+
+    def decode(numbers: list[int]) -> Record:
+        when = _plain_time(numbers, 2)
+        flag = numbers[first]
+        indices, pick = kept[when is not None, flag < 2]
+        values = pick(numbers)
+        raw = _RAW_OF_NUMBERS.get((indices, values))
+        if raw is None:
+            # str of a plain number is the field as the reader wrote it
+            raw = _shared(tuple(zip(indices, map(str, values), strict=True)))
+            if len(_RAW_OF_NUMBERS) >= _RAW_SEEN_MAX:
+                _RAW_OF_NUMBERS.clear()
+            _RAW_OF_NUMBERS[indices, values] = raw
+        return HistoryRecord(record_id=numbers[0], source=HISTORY, record_type=numbers[1],
+                             local_time=when, raw=raw, glucose_mg_dl=numbers[glucose],
+                             sensor_runtime_min=numbers[runtime],
+                             first_after_insertion=flag == 1, errors=numbers[errors])
+    return decode
+
+
+#: the fields a reading layout may read as a number (the flags are read as text)
+_READING_NUMBERS = ("reading_type", "value", "trend", "errors", "comment_bits", "rapid_half",
+                    "long_half", "carbs")
+_CENT = Decimal("0.01")
+
+
+@functools.lru_cache(maxsize=1024)
+def _kept(count: int, known: int) -> tuple[tuple[int, ...], Callable[[Sequence[Any]], Any]]:
+    """The indices below ``count`` whose bit is not set in ``known``, and their picker."""
+    indices = tuple(i for i in range(count) if not known >> i & 1)
+    return indices, _picker(indices)
+
+
+def _reading_fast(layout: Layout) -> Callable[[list[str]], list[Record] | None]:
+    """:func:`_reading_line` of a line whose every field it may read as a number (id, time
+    and the fields of :data:`_READING_NUMBERS`) is a plain number; None for any other line
+    (then :func:`parse_fields` reads it)."""
+    at = layout.at
+    count = layout.fields
+    numeric = sorted({0, *range(2, 8), *(at[name] for name in _READING_NUMBERS if name in at)})
+    assert numeric[1:7] == list(range(2, 8)), layout  # the time at 1..6 of the numbers
+    pick = operator.itemgetter(*numeric)
+    slot = {index: place for place, index in enumerate(numeric)}
+    type_slot, value_at = slot[at["reading_type"]], at["value"]
+    value_slot, trend_at, trend_slot = slot[value_at], at["trend"], slot[at["trend"]]
+    errors_slot = slot[at["errors"]] if "errors" in at else None
+    #: (index, slot) of the rapid-acting dose, in the layouts that have one
+    rapid_half = (at["rapid_half"], slot[at["rapid_half"]]) if "rapid_half" in at else None
+    long_at, carbs_at = at["long_half"], at["carbs"]
+    long_slot, carbs_slot = slot[long_at], slot[carbs_at]
+    bits_at, comments = at.get("comment_bits"), at.get("comments", 0)
+    bits_slot = None if bits_at is None else slot[bits_at]
+    flags = (at["error_flag"], at["rapid_flag"], at["long_flag"], at["food_flag"],
+             at["exercise"], at["medication"])
+    pick_flags = operator.itemgetter(*flags)
+
+    def flags_known(texts: tuple[str, ...]) -> int:
+        """The bits of the flags that read as flags (0 or 1; anything else stays raw)."""
+        return sum(1 << index for index, text in zip(flags, texts, strict=True)
+                   if text in ("0", "1"))
+
+    flag_bits = {texts: flags_known(texts) for texts in itertools.product("01", repeat=6)}
+    # always decoded: the id, the record type, the reading type, the value, the error field
+    # and the comment bits (then the time when valid, and the flags that are 0 or 1)
+    fixed = 0
+    for index in (0, 1, at["reading_type"], value_at, at.get("errors"), bits_at):
+        if index is not None:
+            fixed |= 1 << index
+    time_bits = sum(1 << i for i in range(2, 8))
+
+    def decode(fields: list[str]) -> list[Record] | None:
+        numbers = _plain_texts(pick(fields))
+        if numbers is None:
+            return None
+        reading_type = numbers[type_slot]
+        if reading_type > 2:
+            return None  # not a reading: parse_fields keeps the line raw
+        when = _plain_time(numbers, 1)
+        known = fixed | time_bits if when is not None else fixed
+        flag_texts = pick_flags(fields)
+        known_flags = flag_bits.get(flag_texts)
+        known |= flags_known(flag_texts) if known_flags is None else known_flags
+        error_flag, rapid, long, food, exercise, medication = flag_texts
+        record_id = numbers[0]
+        notes: list[Record] = []
+        bits = 0 if bits_slot is None else numbers[bits_slot] & 0x3F
+        if bits or "1" in flag_texts[1:]:
+            base: dict[str, Any] = {"record_id": record_id, "source": ARRESULT,
+                                    "record_type": 2, "local_time": when}
+            if rapid == "1":
+                units = None
+                if rapid_half is not None:
+                    units = Decimal(numbers[rapid_half[1]]) / 2
+                    known |= 1 << rapid_half[0]
+                notes.append(InsulinRecord(**base, insulin_type="rapid", units=units))
+            if long == "1":
+                known |= 1 << long_at
+                notes.append(InsulinRecord(**base, insulin_type="long",
+                                           units=Decimal(numbers[long_slot]) / 2))
+            if food == "1":
+                known |= 1 << carbs_at
+                notes.append(FoodRecord(**base, carbs_g=numbers[carbs_slot]))
+            if exercise == "1":
+                notes.append(ExerciseRecord(**base))
+            if medication == "1":
+                notes.append(MedicationRecord(**base))
+            for i in range(6):
+                if bits >> i & 1:
+                    known |= 1 << (comments + i)
+                    notes.append(NoteRecord(**base, comment_index=i + 1,
+                                            text=fields[comments + i]))
+        errors = 0 if errors_slot is None else numbers[errors_slot]
+        if reading_type == 1:
+            indices, pick_kept = _kept(count, known)
+            # as many values as indices: the picker is made of the indices
+            raw = _shared(tuple(zip(indices, pick_kept(fields), strict=False)))
+            ketone = (Decimal(numbers[value_slot]) / KETONE_FACTOR).quantize(_CENT)
+            reading: Record = KetoneRecord(
+                record_id=record_id, source=ARRESULT, record_type=2, local_time=when,
+                value_raw=fields[value_at], ketone_mmol_l=ketone, error_flag=error_flag == "1",
+                errors=errors, raw=raw)
+        else:
+            trend = None
+            if reading_type == 2:
+                trend = numbers[trend_slot]
+                known |= 1 << trend_at
+            indices, pick_kept = _kept(count, known)
+            raw = _shared(tuple(zip(indices, pick_kept(fields), strict=False)))
+            reading = (ScanRecord if reading_type == 2 else GlucoseRecord)(
+                record_id=record_id, source=ARRESULT, record_type=2, local_time=when,
+                value_raw=fields[value_at], glucose_mg_dl=numbers[value_slot], trend=trend,
+                error_flag=error_flag == "1", errors=errors, raw=raw)
+        if notes:
+            notes.insert(0, reading)
+            return notes
+        return [reading]
+    return decode
+
+
+_FAST: dict[str, Callable[[Layout], Callable[..., Any]]] = {
+    "history": _history_fast, "reading": _reading_fast}
 
 
 @functools.cache
-def _history_unknown(count: int, first: int, glucose: int, runtime: int, errors: int,
-                     time_valid: bool, flag_known: bool) -> tuple[int, ...]:
-    """The fields of a history line of ``count`` fields that :func:`_history` keeps in
-    ``raw``, in order."""
-    known = _history_known(first, glucose, runtime, errors, time_valid, flag_known)
-    return tuple(index for index in range(count) if index not in known)
-
-
-def _history_plain(fields: list[str], numbers: list[int], layout: Layout) -> Record:
-    """:func:`_history` of a line whose every field is a plain number (``numbers``)."""
-    at = layout.at
-    first, glucose, runtime, errors = at["first"], at["glucose"], at["runtime"], at["errors"]
-    if len(fields) >= 8 and numbers[4] <= 99:
-        try:
-            when: dt.datetime | None = dt.datetime(2000 + numbers[4], numbers[2], numbers[3],
-                                                   numbers[5], numbers[6], numbers[7])
-        except (ValueError, OverflowError):  # no such date (the reader's 255s)
-            when = None
-    else:
-        when = None
-    flag = fields[first] if first < len(fields) else ""
-    unknown = _history_unknown(len(fields), first, glucose, runtime, errors, when is not None,
-                               flag in ("0", "1"))
-    raw = tuple([(index, fields[index]) for index in unknown])
-    shared = _RAW_SEEN.get(raw)  # as _raw keeps one copy of each
-    if shared is None:
-        if len(_RAW_SEEN) >= _RAW_SEEN_MAX:
-            _RAW_SEEN.clear()
-        shared = _RAW_SEEN[raw] = raw
-    return HistoryRecord(record_id=numbers[0], source=HISTORY, record_type=numbers[1],
-                         local_time=when, raw=shared,
-                         glucose_mg_dl=numbers[glucose], sensor_runtime_min=numbers[runtime],
-                         first_after_insertion=flag == "1", errors=numbers[errors])
+def _fast_decoders(family: str, command: str) -> tuple[
+        dict[tuple[int, int], Callable[[list[int]], Record]],
+        dict[tuple[str, int], Callable[[list[str]], list[Record] | None]]]:
+    """The fast decoders of the layouts of ``family`` and ``command``: history ones by
+    (record type, field count), reading ones by (record type as the reader writes it,
+    field count), as parse_fields would find the layout."""
+    history: dict[tuple[int, int], Callable[[list[int]], Record]] = {}
+    readings: dict[tuple[str, int], Callable[[list[str]], list[Record] | None]] = {}
+    for layout in LAYOUTS:
+        if (layout.family, layout.command) != (family, command):
+            continue
+        if layout.decoder == "history":
+            history[layout.record_type, layout.fields] = _history_fast(layout)
+        elif layout.decoder == "reading":
+            readings[str(layout.record_type), layout.fields] = _reading_fast(layout)
+    return history, readings
