@@ -169,6 +169,7 @@ def test_plain_history_lines_parse_as_the_general_way(
     counter = _Counter(monkeypatch)
     _same(parser, lines)
     assert counter.calls == 0  # every plain history line took the fast way
+    assert records._plain_rows(lines) is not None  # all of them read at once
     spoiled = list(_spoiled(lines[:40] + lines[-3:], SPOILERS, 6))
     assert len(spoiled) > 1000
     counter.calls = 0
@@ -319,3 +320,20 @@ def test_plain_texts_reads_exactly_plain_fields() -> None:
                 want = ([int(x) for x in texts]
                         if all(plain.fullmatch(x) for x in texts) else None)
                 assert records._plain_texts(texts) == want, texts
+
+
+def test_plain_rows_reads_all_lines_or_none() -> None:
+    rng = random.Random(16)
+    lines = [",".join(p for p in (a, b) if p or b).encode() for a in PIECES for b in PIECES]
+    plain = [line for line in lines if PLAIN_BYTES.fullmatch(line)]
+    assert len(plain) > 20
+    assert records._plain_rows(plain) == [records._plain_numbers(line) for line in plain]
+    assert records._plain_rows([]) is None
+    for batch in ([b""], [b"1", b""], [b"", b"1"], [b"1,2", b"", b"3"]):
+        assert records._plain_rows(batch) is None, batch  # an empty line is no number
+    for _ in range(300):
+        batch = rng.sample(plain, 5) + rng.sample(lines, rng.randrange(3))
+        rng.shuffle(batch)
+        want = [records._plain_numbers(line) for line in batch]
+        got = records._plain_rows(batch)
+        assert got == (want if None not in want else None), batch
