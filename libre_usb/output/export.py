@@ -136,19 +136,21 @@ CHUNK = 32
 BATCH = 128
 
 
-class _Encoders:
-    """The fast per-class record encoders for one unit (datetimes left to msgspec)."""
+class _Encoders(dict[type[Record], Callable[[Record], dict[str, Any]]]):
+    """The fast per-class record encoders for one unit (datetimes left to msgspec):
+    ``encoders[type(record)](record)``, each made on first use (a hit is a plain dict
+    lookup, in C)."""
 
     def __init__(self, unit: str) -> None:
+        super().__init__()
         self.derived = _derived(unit)
-        self.by_class: dict[type[Record], Callable[[Record], dict[str, Any]]] = {}
+
+    def __missing__(self, cls: type[Record]) -> Callable[[Record], dict[str, Any]]:
+        encode = self[cls] = record_encoder(cls, self.derived, native_times=True)
+        return encode
 
     def __call__(self, record: Record) -> dict[str, Any]:
-        cls = type(record)
-        encode = self.by_class.get(cls)
-        if encode is None:
-            encode = self.by_class[cls] = record_encoder(cls, self.derived, native_times=True)
-        return encode(record)
+        return self[type(record)](record)
 
 
 def _json(value: Any, indent: int) -> bytes:
@@ -173,14 +175,22 @@ def write_json(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
     _check_unit(unit)
     records = in_order(dump.records)
     counts = dict.fromkeys(GROUPS.values(), 0)
-    for record in records:
+    # where each kind's records start and end in the order written: each kind's pass below
+    # reads that stretch only (two numbers a kind: no list of the records is made)
+    spans: dict[Kind, list[int]] = {}
+    for index, record in enumerate(records):
         counts[GROUPS[record.kind]] += 1
+        span = spans.get(record.kind)
+        if span is None:
+            spans[record.kind] = [index, index]
+        else:
+            span[1] = index
     head = _json({"format": FORMAT_NAME, "version": SCHEMA_VERSION, "unit": unit,
                   "device": dump.device.to_dict(), "timezone": dump.timezone,
                   "counts": counts}, 1)
     # the head without its closing "\n}", then the records object, group by group
     out.write(head[:-2].decode("utf-8") + ',\n "records": {')
-    encode = _Encoders(unit)
+    encoders = _Encoders(unit)
     for number, (kind, group) in enumerate(GROUPS.items()):
         out.write(("," if number else "") + f"\n  {_json(group, 0).decode()}: ")
         if not counts[group]:
@@ -189,14 +199,18 @@ def write_json(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
         batch: list[bytes] = []
         size = 0
         opening = b"["
-        # a pass over the records for each kind: no list of them is made
-        matching = (record for record in records if record.kind is kind)
-        while chunk := [encode(record) for record in itertools.islice(matching, CHUNK)]:
-            # records are the items of a list three levels down: the chunk laid out as a
-            # list of its own (items at 1 space), every line indented 2 more, its brackets
-            # off: "\n   {...},\n   {...}"
-            text = _json(chunk, 1)[1:-2].replace(b"\n", b"\n  ")
-            batch.append(opening + text)
+        first, last = spans[kind]
+        matching = (record for record in itertools.islice(records, first, last + 1)
+                    if record.kind is kind)
+        while chunk := [encoders[type(record)](record)
+                        for record in itertools.islice(matching, CHUNK)]:
+            # records are the items of a list three levels down: the chunk laid out inside
+            # two lists of its own comes out with its items' lines indented as in the
+            # document; the wrappers' brackets off, "\n   {...},\n   {...}" is left
+            text = _json([[chunk]], 1)
+            if not (text.startswith(_CHUNK_START) and text.endswith(_CHUNK_END)):
+                raise AssertionError("the JSON encoder laid out a chunk unexpectedly")
+            batch.append(opening + text[len(_CHUNK_START):-len(_CHUNK_END)])
             opening = b","
             size += len(text)
             if size >= FLUSH_BYTES:
@@ -206,6 +220,10 @@ def write_json(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
         batch.append(b"\n  ]")
         out.write(b"".join(batch).decode("utf-8"))
     out.write("\n }\n}\n")
+
+
+#: the text around a chunk of records laid out inside two lists (write_json)
+_CHUNK_START, _CHUNK_END = b"[\n [\n  [", b"\n  ]\n ]\n]"
 
 
 def write_ndjson(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:

@@ -89,7 +89,8 @@ def _canonical(text: str) -> int:
 
 #: ``n`` plain decimal numbers (no sign, no leading zero, ASCII digits, at most 9 of them)
 #: joined by commas: the fast way to read fields that :func:`_canonical` would accept
-_PLAIN_NUMBERS = {n: re.compile("(?:0|[1-9][0-9]{0,8})" + "(?:,(?:0|[1-9][0-9]{0,8}))" * (n - 1))
+_PLAIN_NUMBER = "(?:0|[1-9][0-9]{0,8})"
+_PLAIN_NUMBERS = {n: re.compile(f"{_PLAIN_NUMBER}(?:,{_PLAIN_NUMBER}){{{n - 1}}}")
                   for n in (5, 6)}
 
 
