@@ -228,3 +228,41 @@ def test_cli_tz_option() -> None:
     result = runner.invoke(main, ["dump", "-d", "sim:neo?days=5", "-f", "ndjson"],
                            env={"TZ": "America/Denver"})
     assert json.loads(result.stdout.splitlines()[0])["timezone"] == "America/Denver"
+
+
+def test_placing_by_arithmetic_is_replace_tzinfo_utc() -> None:
+    """timeline._at places a record as UTC_EPOCH + (local - (NAIVE_EPOCH + offset)), not
+    (local - offset).replace(tzinfo=UTC) (a fifth of the cost): the same datetime, the same
+    zone object, and an OverflowError exactly where the calendar ends."""
+    import random
+
+    def by_replace(local: dt.datetime, offset: dt.timedelta) -> object:
+        try:
+            return (local - offset).replace(tzinfo=dt.timezone.utc)
+        except OverflowError:
+            return "overflow"
+
+    def ours(local: dt.datetime, offset: dt.timedelta) -> object:
+        try:
+            return timeline._UTC_EPOCH + (local - (timeline._NAIVE_EPOCH + offset))
+        except OverflowError:
+            return "overflow"
+
+    rng = random.Random(16)
+    span = (dt.datetime.max - dt.datetime.min) // dt.timedelta(microseconds=1)
+    cases = [(dt.datetime.min + dt.timedelta(microseconds=rng.randrange(span)),
+              dt.timedelta(minutes=rng.randrange(-4320, 4320),
+                           microseconds=rng.choice([0, rng.randrange(10**6)])))
+             for _ in range(20_000)]
+    cases += [(local, dt.timedelta(minutes=minutes))
+              for local in (dt.datetime.min, dt.datetime(1, 1, 1, 0, 30), dt.datetime.max,
+                            dt.datetime(9999, 12, 31, 23), dt.datetime(2026, 3, 29, 2, 30))
+              for minutes in (-1440, -61, -1, 0, 1, 61, 1440)]
+    overflows = 0
+    for local, offset in cases:
+        expected, got = by_replace(local, offset), ours(local, offset)
+        assert repr(got) == repr(expected), (local, offset)
+        if isinstance(got, dt.datetime):
+            assert got.tzinfo is dt.timezone.utc and got.fold == 0
+        overflows += expected == "overflow"
+    assert overflows >= 4  # the calendar's ends were reached

@@ -86,6 +86,9 @@ STATUSES = (OK, AMBIGUOUS, INVALID, NO_ANCHOR)
 ID_SOURCES = frozenset({"$arresult?", "$result?", "db:results"})
 
 _UTC = dt.timezone.utc
+#: one instant, naive and in UTC: record times are placed by arithmetic from them (_at)
+_NAIVE_EPOCH = dt.datetime(2000, 1, 1)
+_UTC_EPOCH = _NAIVE_EPOCH.replace(tzinfo=_UTC)
 
 
 # -- the zone -----------------------------------------------------------------------------------
@@ -289,7 +292,9 @@ def segments(changes: Sequence[TimeChangeRecord], clock: dt.datetime | None,
 def _at(record: Record, local: dt.datetime, offset: dt.timedelta | None) -> Record:
     """``record`` (made at the reader time ``local``) placed with the segment's ``offset``."""
     try:
-        utc = None if offset is None else (local - offset).replace(tzinfo=_UTC)
+        # (local - offset) with the UTC zone, by arithmetic on an aware datetime: exactly
+        # what .replace(tzinfo=UTC) of it gives, at a fifth of the cost (once a record)
+        utc = None if offset is None else _UTC_EPOCH + (local - (_NAIVE_EPOCH + offset))
     except OverflowError:  # an offset that places the record outside the calendar
         utc = None
     return record.placed(utc, NO_ANCHOR if utc is None else OK)
