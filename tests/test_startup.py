@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -153,3 +154,22 @@ def test_below_the_threshold_a_message_imports_nothing() -> None:
                           check=True, timeout=60)
     assert done.stdout.splitlines() == ["False", "configured", "True"]
     assert done.stderr == "shown 2\n"  # logging's last resort: the hook configured nothing
+
+
+def test_a_json_dump_imports_no_other_format(tmp_path: Path) -> None:
+    """The libreview-csv writer and its csv helpers are imported by what uses them, not by
+    every dump (a few ms of start-up)."""
+    session = tmp_path / "s.jsonl"
+    subprocess.run([sys.executable, "-m", "libre_usb", "dump", "--device", "sim:neo?days=1",
+                    "--record", str(session), "-o", os.devnull, "-q"], check=True, timeout=120)
+    modules = _modules_after("dump", "--device", f"replay:{session}", "-o", os.devnull)
+    assert "libre_usb.cli.device_cmds" in modules
+    for name in ("libre_usb.output.libreview_csv", "libre_usb.output.csvlines"):
+        assert name not in modules, name
+
+
+def test_the_date_styles_the_command_line_offers_are_the_writers() -> None:
+    from libre_usb.output import export, libreview_csv
+
+    assert export.LIBREVIEW_DATE_STYLES == tuple(sorted(libreview_csv.DATE_STYLES))
+    assert export.LIBREVIEW_DEFAULT_DATE_STYLE == libreview_csv.DEFAULT_DATE_STYLE

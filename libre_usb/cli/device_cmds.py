@@ -16,7 +16,7 @@ from .. import jsonsafe
 from ..devices import MODELS
 from ..errors import DeviceTimeout, InputError, ProtocolError
 from ..model import Dump
-from ..output import export, libreview_csv, timeline
+from ..output import export, timeline
 from ..output.atomic import atomic_write, check_distinct, check_output
 from ..output.terminal import escape_controls
 from ..output.units import UNITS
@@ -262,8 +262,8 @@ def info(device: str | None, model: str | None, timeout: float, record_path: str
 
 def date_style_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--date-style", type=click.Choice(sorted(libreview_csv.DATE_STYLES)),
-        default=libreview_csv.DEFAULT_DATE_STYLE, show_default=True,
+        "--date-style", type=click.Choice(export.LIBREVIEW_DATE_STYLES),
+        default=export.LIBREVIEW_DEFAULT_DATE_STYLE, show_default=True,
         help="How libreview-csv writes the reader's local times: dmy 31-12-2026 23:59 "
              "(LibreView day-first; Tidepool and cgm-format read it), dmy-slash "
              "31/12/2026 23:59, mdy 12-31-2026 11:59 PM (LibreView US), mdy-24h, iso."

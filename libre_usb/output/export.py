@@ -14,7 +14,6 @@ lossless. ``unit="mmol/L"`` adds ``glucose_mmol_l`` next to every ``glucose_mg_d
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import itertools
@@ -39,7 +38,6 @@ from ..model import (
     record_fields,
     sorted_records,
 )
-from . import libreview_csv
 from .units import MG_DL, MMOL_L, UNITS, mmol_l
 
 FORMAT_NAME = "libre-dump"
@@ -335,6 +333,8 @@ class CsvRows:
     :data:`BATCH` at a time."""
 
     def __init__(self, out: IO[str]) -> None:
+        import csv  # here: only the csv format needs it
+
         self.writer = csv.writer(out, lineterminator="\n")
         # csv quotes a cell only for the characters of its line terminator: a lone CR (a
         # note typed with one) would go out bare and split the row for every reader. Such a
@@ -372,9 +372,18 @@ class DatedWriter(Protocol):
                  date_style: str = ...) -> None: ...
 
 
+#: the ``libreview-csv`` format's ``--date-style`` names and default, for the command line
+#: without importing the writer (and csv) on every dump; :data:`libreview_csv.DATE_STYLES`
+#: says what each writes (tests/test_startup.py checks they agree)
+LIBREVIEW_DATE_STYLES = ("dmy", "dmy-slash", "iso", "mdy", "mdy-24h")
+LIBREVIEW_DEFAULT_DATE_STYLE = "dmy"
+
+
 def write_libreview_csv(dump: Dump, out: IO[str], *, unit: str = MG_DL,
-                        date_style: str = libreview_csv.DEFAULT_DATE_STYLE) -> None:
+                        date_style: str = LIBREVIEW_DEFAULT_DATE_STYLE) -> None:
     """LibreView's glucose-data CSV (:mod:`libre_usb.output.libreview_csv`)."""
+    from . import libreview_csv
+
     _check_unit(unit)
     libreview_csv.write(dump, out, unit=unit, date_style=date_style)
 
@@ -423,6 +432,8 @@ def default_unit(dump: Dump, fmt: str) -> str:
 def format_notes(dump: Dump, fmt: str) -> list[str]:
     """What a format had to leave out of ``dump``, for a note on stderr."""
     if fmt == "libreview-csv":
+        from . import libreview_csv
+
         return left_out_notes(fmt, libreview_csv.left_out(dump))
     if fmt.startswith("nightscout"):
         from . import nightscout
@@ -548,6 +559,8 @@ def dump_from_ndjson(lines: Iterable[str], source: str = "input") -> Dump:
 
 
 def records_from_csv(text: str, source: str = "input") -> list[Record]:
+    import csv
+
     reader = csv.DictReader(io.StringIO(text))
     if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
         raise _bad(source, "unexpected CSV header")

@@ -13,7 +13,6 @@ Parsers are pure functions ``(fields) -> list[Record]``, looked up by name in
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
 import itertools
@@ -57,6 +56,8 @@ def split_line(line: bytes) -> list[str]:
     text = decode_text(line)
     if '"' not in text:
         return text.split(",")
+    import csv  # only for quoted fields (notes): not on every dump's start-up path
+
     try:
         return next(csv.reader([text]))
     except csv.Error:
