@@ -78,8 +78,9 @@ TRANSCRIPTS: dict[str, tuple[Callable[[], bytes], str]] = {
     "deeply nested JSON": (lambda: b"[" * 60000 + b"\n", "not a transcript line"),
     "deeply nested data": (lambda: b'{"dir": "in", "data": ' + b"[" * 30000 + b"\n",
                            "not a transcript line"),
+    # json.dumps writes 1e999 as Infinity, which is not JSON: refused as the line it is
     "product id 1e999": (lambda: line(dir="meta", product_id=1e999).encode(),
-                         "product_id must be a USB product id"),
+                         "not a transcript line"),
     "product id of 5000 digits": (lambda: b'{"dir": "meta", "product_id": ' + b"9" * 5000
                                   + b"}\n", "not a transcript line"),
     "product id 10**30": (lambda: line(dir="meta", product_id=10**30).encode(),
