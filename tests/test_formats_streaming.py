@@ -95,6 +95,22 @@ def _odd_records() -> list[Record]:
     ]
 
 
+def test_the_walking_encoder_makes_the_compiled_encoders_dict(placed: Dump) -> None:
+    """record_encoder(compiled=False), for kinds with few records, against the compiled one:
+    the same keys in the same order and the same values, both units, both time modes."""
+    seen = set()
+    for record in (*placed.records, *_odd_records()):
+        for derived in ((), (("glucose_mg_dl", "glucose_mmol_l"),)):
+            for native in (False, True):
+                walked = record_encoder(type(record), derived, native_times=native,
+                                        compiled=False)(record)
+                made = record_encoder(type(record), derived, native_times=native)(record)
+                assert list(walked.items()) == list(made.items())
+                assert [type(v) for v in walked.values()] == [type(v) for v in made.values()]
+        seen.add(type(record))
+    assert len(seen) >= 5  # the odd records alone bring 5 classes
+
+
 @pytest.mark.parametrize("fmt", ["json", "ndjson", "csv"])
 def test_fast_writers_on_odd_values(placed: Dump, fmt: str) -> None:
     """Texts with every kind of escape, fractional seconds and other zones (written as _iso

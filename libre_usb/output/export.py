@@ -132,6 +132,8 @@ FLUSH_BYTES = 64 * 1024
 CHUNK = 32
 #: csv rows handed to the csv module at once
 BATCH = 128
+#: records of a kind from which its encoder is compiled (about 0.3 ms) rather than walked
+COMPILE_AT = 64
 
 
 class _Encoders(dict[type[Record], Callable[[Record], dict[str, Any]]]):
@@ -139,12 +141,17 @@ class _Encoders(dict[type[Record], Callable[[Record], dict[str, Any]]]):
     ``encoders[type(record)](record)``, each made on first use (a hit is a plain dict
     lookup, in C)."""
 
-    def __init__(self, unit: str) -> None:
+    def __init__(self, unit: str, sizes: dict[Kind, int] | None = None) -> None:
         super().__init__()
         self.derived = _derived(unit)
+        #: records to write of each kind, when known: a kind with fewer than COMPILE_AT
+        #: gets an encoder that is not compiled (model.record_encoder)
+        self.sizes = sizes
 
     def __missing__(self, cls: type[Record]) -> Callable[[Record], dict[str, Any]]:
-        encode = self[cls] = record_encoder(cls, self.derived, native_times=True)
+        compiled = self.sizes is None or self.sizes.get(cls.kind, COMPILE_AT) >= COMPILE_AT
+        encode = self[cls] = record_encoder(cls, self.derived, native_times=True,
+                                            compiled=compiled)
         return encode
 
     def __call__(self, record: Record) -> dict[str, Any]:
@@ -176,19 +183,22 @@ def write_json(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
     # where each kind's records start and end in the order written: each kind's pass below
     # reads that stretch only (two numbers a kind: no list of the records is made)
     spans: dict[Kind, list[int]] = {}
+    sizes: dict[Kind, int] = {}
     for index, record in enumerate(records):
         counts[GROUPS[record.kind]] += 1
         span = spans.get(record.kind)
         if span is None:
             spans[record.kind] = [index, index]
+            sizes[record.kind] = 1
         else:
             span[1] = index
+            sizes[record.kind] += 1
     head = _json({"format": FORMAT_NAME, "version": SCHEMA_VERSION, "unit": unit,
                   "device": dump.device.to_dict(), "timezone": dump.timezone,
                   "counts": counts}, 1)
     # the head without its closing "\n}", then the records object, group by group
     out.write(head[:-2].decode("utf-8") + ',\n "records": {')
-    encoders = _Encoders(unit)
+    encoders = _Encoders(unit, sizes)
     for number, (kind, group) in enumerate(GROUPS.items()):
         out.write(("," if number else "") + f"\n  {_json(group, 0).decode()}: ")
         if not counts[group]:
