@@ -25,11 +25,14 @@ from typing import Protocol
 import msgspec
 
 from ..errors import CommandFailed, EncryptionError, ProtocolError
-from .frames import MAX_PAYLOAD, MessageType, build_report, parse_report
+from .frames import MAX_PAYLOAD, REPORT_SIZE, MessageType, build_report, parse_report
 from .text.reply import TextReply, TextReplyAssembler
 
 #: the text message type as a plain int (compared with every report received)
 _TEXT = int(MessageType.TEXT)
+#: the length bytes a report may have (a report with any other is malformed)
+_LENGTHS = bytes(range(MAX_PAYLOAD + 1))
+_TEXT_BYTE = bytes((_TEXT,))
 
 
 class ReportCipher(Protocol):
@@ -216,6 +219,38 @@ class HostConnection:
         # anything else is left over from an earlier exchange: count it and go on
         self.stray += 1
         return Skipped(msg_type, payload, "stray")
+
+    def receive_many(self, reports: list[bytes]) -> tuple[int, TextResponse | None]:
+        """:meth:`receive` for the bulk of a text reply, several reports at a time.
+
+        Takes the leading reports of ``reports`` that continue the text reply being
+        assembled, all with the result :meth:`receive` would give them, and returns how many
+        it took and the :class:`TextResponse` when the last of them completed the reply. It
+        stops before any other report (another type, a malformed report, one that would
+        raise, anything while no text reply is awaited or on an encrypted link): give that
+        one to :meth:`receive`. It never raises."""
+        assembler = self._assembler
+        if self.state is not State.AWAIT_TEXT or self.cipher is not None or assembler is None:
+            return 0, None
+        count = len(reports)
+        joined = b"".join(reports)
+        if (len(joined) != REPORT_SIZE * count or joined[::REPORT_SIZE] != _TEXT_BYTE * count
+                or joined[1::REPORT_SIZE].translate(None, _LENGTHS)):
+            # not all of them: the text reports (64 bytes, type 0x60, a valid length) first
+            count = 0
+            for report in reports:
+                if len(report) != REPORT_SIZE or report[0] != _TEXT or report[1] > MAX_PAYLOAD:
+                    break
+                count += 1
+            if not count:
+                return 0, None
+            reports = reports[:count]
+        taken, reply = assembler.feed_many([report[2 : 2 + report[1]] for report in reports])
+        if reply is None:
+            return taken, None
+        self.state = State.READY
+        self._assembler = None
+        return taken, TextResponse(self._command, reply)
 
     def _handshake_reply(self, msg_type: int, payload: bytes) -> Event:
         if msg_type == MessageType.INIT_REPLY:

@@ -53,7 +53,7 @@ from ..protocol.text.replies import (
     parse_unit,
 )
 from ..protocol.text.reply import TextReply, parse_multirecord
-from ..transport.interface import Transport
+from ..transport.interface import REPORT_SIZE, Transport
 
 if TYPE_CHECKING:
     from .binary import BinaryReader
@@ -69,6 +69,10 @@ DEFAULT_RETRIES = 2
 INFO_DEADLINE_S = 30.0
 RECORDS_DEADLINE_S = 600.0
 _DRAIN_MS = 30
+#: a text reply's reports are taken this many at a time when they are already waiting
+_BATCH = 256
+#: the progress callback is called every this many reports of a reply
+_PROGRESS_EVERY = 16
 _DRAIN_LIMIT = 4096
 
 #: called with (command, records so far, bytes received in the session) while a
@@ -259,7 +263,9 @@ class Session:
         self._unanswered = None
         self.transport.write(self.conn.text_command(command))
         received = 0
-        monotonic, read, receive = time.monotonic, self.transport.read, self.conn.receive
+        transport, conn, progress = self.transport, self.conn, self.progress
+        monotonic, read_queued, unread = time.monotonic, transport.read_queued, transport.unread
+        receive, receive_many = conn.receive, conn.receive_many
         useful_at = monotonic()
         limit = self._deadline(command)
         deadline = useful_at + limit
@@ -268,17 +274,19 @@ class Session:
             if remaining_ms <= 0:
                 # a reader that dribbles and never finishes: not retried (it would take
                 # another whole deadline)
-                self.conn.abort()
+                conn.abort()
                 raise DeviceTimeout(
                     f"the reader did not finish its reply to {command} within {limit:g} s "
                     f"({received} reports; the deadline for one reply, see --deadline)")
             wait_ms = max(1, min(self.timeout_ms, remaining_ms))
-            report = read(wait_ms)
-            if report is None and wait_ms < self.timeout_ms and (
+            # the reports already waiting, at most up to the next progress call
+            reports = read_queued(wait_ms, _BATCH if progress is None
+                                  else _PROGRESS_EVERY - received % _PROGRESS_EVERY)
+            if not reports and wait_ms < self.timeout_ms and (
                     monotonic() - useful_at) * 1000 < self.timeout_ms:
                 continue  # the deadline, not the timeout, cut this wait short
-            if report is None:
-                self.conn.abort()
+            if not reports:
+                conn.abort()
                 error = DeviceTimeout(
                     f"the reader did not answer {command} within {self.timeout_ms / 1000:g} s"
                     + (f" (the reply stopped after {received} reports)" if received else "")
@@ -287,13 +295,32 @@ class Session:
                     raise _Partial(error)
                 self._unanswered = command
                 raise error
+            # the bulk of every session: the reports that continue the reply, at once
+            taken, response = receive_many(reports)
+            if taken:
+                self.bytes_in += REPORT_SIZE * taken  # receive_many takes 64-byte reports
+                if response is not None:
+                    if taken < len(reports):
+                        unread(reports[taken:])
+                    return response.reply
+                received += taken
+                useful_at = monotonic()
+                if progress is not None and received % _PROGRESS_EVERY == 0:
+                    progress(command, conn.reply_lines, self.bytes_in)
+                if taken == len(reports):
+                    continue
+            # the next report is another kind: it alone, the rest given back for the next
+            # round
+            report = reports[taken]
+            if taken + 1 < len(reports):
+                unread(reports[taken + 1 :])
             self.bytes_in += len(report)
             event = receive(report)
-            if event is None:  # a reply still incomplete: the bulk of every session
+            if event is None:  # a reply still incomplete
                 received += 1
                 useful_at = monotonic()
-                if self.progress is not None and received % 16 == 0:
-                    self.progress(command, self.conn.reply_lines, self.bytes_in)
+                if progress is not None and received % _PROGRESS_EVERY == 0:
+                    progress(command, conn.reply_lines, self.bytes_in)
                 continue
             if isinstance(event, TextResponse):
                 return event.reply

@@ -59,6 +59,19 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def read(self, timeout_ms: int) -> bytes | None: ...
 
+    def read_queued(self, timeout_ms: int, limit: int) -> list[bytes]:
+        """Up to ``limit`` reports in a row: the first as :meth:`read` returns it (waiting
+        up to ``timeout_ms``), then those already waiting behind it, without waiting; an
+        empty list when nothing arrived. A backend that can hand over several reports at
+        once overrides this and :meth:`unread`; this default hands over one."""
+        report = self.read(timeout_ms)
+        return [] if report is None else [report]
+
+    def unread(self, reports: list[bytes]) -> None:
+        """Give back reports of the last :meth:`read_queued` that the caller did not use
+        (never its first): the next reads return them first, in order."""
+        raise NotImplementedError(f"{type(self).__name__} hands over one report at a time")
+
     def close(self) -> None:  # noqa: B027 - optional for backends with nothing to free
         """Release the device. Safe to call twice."""
 

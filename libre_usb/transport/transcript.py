@@ -203,6 +203,20 @@ class ReplayTransport(Transport):
             self._next_at = due
         return self._queue.popleft()
 
+    def read_queued(self, timeout_ms: int, limit: int) -> list[bytes]:
+        queue = self._queue
+        if self.pace_ms or len(queue) <= 1:
+            return super().read_queued(timeout_ms, limit)
+        if limit >= len(queue):
+            reports = list(queue)
+            queue.clear()
+            return reports
+        popleft = queue.popleft
+        return [popleft() for _ in range(limit)]
+
+    def unread(self, reports: list[bytes]) -> None:
+        self._queue.extendleft(reversed(reports))
+
 
 def _bounded_lines(lines: IO[str] | list[str], name: str) -> Iterator[str]:
     """The lines of a transcript, refusing (without reading it whole) a line longer than

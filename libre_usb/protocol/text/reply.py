@@ -82,7 +82,11 @@ def __getattr__(name: str) -> Any:
         return definitions[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-_HEX8 = re.compile(rb"[0-9A-Fa-f]{8}\Z")
+#: the end of a reply: the checksum line, then the status line (the first such pair ends it)
+_END = re.compile(rb"CKSM:([0-9A-Fa-f]{8})\r\nCMD (OK|Fail!)\r\n")
+_END_LONGEST = len(b"CKSM:01234567\r\nCMD Fail!\r\n")
+#: a line that ends like a checksum line (matched up to the CRLF that ends the line)
+_CKSM_LINE_END = re.compile(rb"CKSM:[0-9A-Fa-f]{8}\Z")
 _TRAILER = re.compile(rb"(\d{1,9}),([0-9A-Fa-f]{8})\Z")
 
 
@@ -125,14 +129,22 @@ class TextReplyAssembler:
     """Incrementally assembles one text reply from report payloads.
 
     ``feed`` returns ``None`` until the status line arrives, then the verified
-    :class:`TextReply`. A wrong checksum raises :class:`ChecksumError`.
+    :class:`TextReply`. A wrong checksum raises :class:`ChecksumError`. ``feed_many`` takes
+    the payloads of several reports at once (the bulk of a long reply, at a fraction of the
+    cost per report) and stops before one that ``feed`` would raise for.
+
+    The reply ends at the first ``CKSM:<8 hex>`` line followed by a ``CMD OK`` or
+    ``CMD Fail!`` line. Until then, every complete line is a message line, except the last
+    one when it is such a CKSM line: it is held back (with the line still incomplete) until
+    the line after it shows whether it ends the message.
     """
 
     def __init__(self, *, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self._pending = bytearray()  # bytes after the last CRLF
+        #: the bytes after the last message line: a held CKSM line, then the line still
+        #: incomplete
+        self._pending = bytearray()
         self._lines: list[bytes] = []
-        self._sum = 0  # byte sum of the completed message lines, CRLFs included
-        self._candidate: tuple[bytes, int] | None = None  # (prefix, checksum) of a CKSM line
+        self._sum = 0  # byte sum of the message lines, CRLFs included
         self._size = 0
         self._max_bytes = max_bytes
         self.done = False
@@ -153,54 +165,92 @@ class TextReplyAssembler:
         self._size += len(payload)
         if self._size > self._max_bytes:
             raise ProtocolError(f"text reply larger than {self._max_bytes} bytes")
+        return self._take(payload, (len(payload),), strict=True)[1]
+
+    def feed_many(self, payloads: list[bytes]) -> tuple[int, TextReply | None]:
+        """:meth:`feed` for several payloads in a row: returns how many it took and, when
+        the last of them completed the reply, the reply. It takes the payloads before one
+        that :meth:`feed` would raise for (too large a reply, a wrong checksum), and stops:
+        feed that one next."""
+        if self.done:
+            return 0, None
+        sizes = [len(payload) for payload in payloads]
+        room = self._max_bytes - self._size
+        if sum(sizes) > room:
+            count = 0
+            for size in sizes:
+                room -= size
+                if room < 0:
+                    break
+                count += 1
+            payloads, sizes = payloads[:count], sizes[:count]
+            if not count:
+                return 0, None
+        taken, reply = self._take(b"".join(payloads), sizes, strict=False)
+        self._size += sum(sizes[:taken])
+        return taken, reply
+
+    def _take(self, data: bytes, sizes: list[int] | tuple[int, ...], *,
+              strict: bool) -> tuple[int, TextReply | None]:
+        """Add ``data`` (payloads of ``sizes`` bytes each, in a row); see feed_many."""
         pending = self._pending
-        start = max(0, len(pending) - 1)
-        pending += payload
-        while True:
-            end = pending.find(CRLF, start)
-            if end < 0:
-                break
-            line = bytes(pending[:end])
-            del pending[: end + 2]
-            start = 0
-            reply = self._line(line)
-            if reply is not None:
-                trailing = bytes(pending)
-                pending.clear()
-                self.done = True
-                return msgspec.structs.replace(reply, trailing=trailing) if trailing else reply
-        return None
-
-    def _line(self, line: bytes) -> TextReply | None:
-        if self._candidate is not None:
-            prefix, checksum = self._candidate
-            if line == OK_LINE or line == FAIL_LINE:
-                return self._finish(prefix, checksum, ok=line == OK_LINE)
-            # the CKSM-looking line was part of the message after all
-            self._candidate = None
-            self._add(prefix + b"CKSM:" + b"%08X" % checksum)
-        if len(line) >= 13 and line[-13:-8] == b"CKSM:" and _HEX8.match(line, len(line) - 8):
-            self._candidate = (line[:-13], int(line[-8:], 16))
-            return None
-        self._add(line)
-        return None
-
-    def _add(self, line: bytes) -> None:
-        self._lines.append(line)
-        self._sum += sum(line) + _CRLF_SUM
-
-    def _finish(self, prefix: bytes, checksum: int, *, ok: bool) -> TextReply:
-        total = (self._sum + sum(prefix)) & 0xFFFFFFFF
+        old = len(pending)
+        pending += data
+        # only the new bytes are searched, plus the overlap an end split across them needs
+        end = _END.search(pending, max(0, old - _END_LONGEST + 1))
+        if end is None:
+            self._add_lines(old)
+            return len(sizes), None
+        # the payload the status line ends in completes the reply
+        index, edge = 0, old + sizes[0]
+        while edge < end.end():
+            index += 1
+            edge += sizes[index]
+        message = bytes(pending[: end.start()])
+        checksum = int(end[1], 16)
+        total = (self._sum + sum(message)) & 0xFFFFFFFF
         if total != checksum:
-            raise ChecksumError(
-                f"text reply checksum mismatch: reader says {checksum:08X}, "
-                f"message sums to {total:08X}"
-            )
+            if strict:
+                raise ChecksumError(
+                    f"text reply checksum mismatch: reader says {checksum:08X}, "
+                    f"message sums to {total:08X}"
+                )
+            # take the payloads before this one only; feed() raises for this one
+            del pending[old:]
+            if not index:
+                return 0, None
+            return self._take(data[: edge - sizes[index] - old], sizes[:index], strict=False)
+        ok = end[2] == b"OK"
+        trailing = bytes(pending[end.end() : edge])
+        pending.clear()  # (a match on a bytearray reads its groups from it when asked)
+        self.done = True
         lines = self._lines
-        if prefix:
-            lines.append(prefix)
-            return TextReply(ok, tuple(lines), checksum, fragment=True)
-        return TextReply(ok, tuple(lines), checksum)
+        lines += message.split(CRLF)
+        # the last piece is the text before "CKSM:" on its line (normally nothing)
+        fragment = lines.pop()
+        if fragment:
+            lines.append(fragment)
+        return index + 1, TextReply(ok, tuple(lines), checksum, trailing,
+                                    fragment=bool(fragment))
+
+    def _add_lines(self, old: int) -> None:
+        """Move the lines completed by the bytes after ``old`` from the buffer to the
+        message, all but a last CKSM line (it may end the message)."""
+        pending = self._pending
+        last = pending.rfind(CRLF, max(0, old - 1))
+        if last < 0:
+            return
+        if _CKSM_LINE_END.match(pending, last - 13, last):
+            # held back: the lines before it are the message's
+            last = pending.rfind(CRLF, 0, last - 13)
+            if last < 0:
+                return
+        complete = bytes(pending[: last + 2])
+        del pending[: last + 2]
+        self._sum += sum(complete)
+        lines = self._lines
+        lines += complete.split(CRLF)
+        lines.pop()  # the empty piece after the last CRLF
 
 
 def build_text_reply(message: bytes, ok: bool = True) -> bytes:
