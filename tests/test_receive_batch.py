@@ -345,3 +345,11 @@ def test_the_replay_player_hands_over_what_is_waiting(limit: int) -> None:
     player.unread(got[1:])
     assert player.read_queued(100, 1000) == reports[1:]
     assert player.read_queued(100, 1000) == [] and player.read(0) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=70_000) | st.integers(65_500, 65_540).map(lambda n: b"\xff" * n))
+def test_the_byte_total_of_two_checksums_is_the_sum(data: bytes) -> None:
+    from libre_usb.protocol.text.reply import _bytes_total
+
+    assert _bytes_total(data) == sum(data)

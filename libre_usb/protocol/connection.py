@@ -234,8 +234,9 @@ class HostConnection:
             return 0, None
         count = len(reports)
         joined = b"".join(reports)
+        lengths = joined[1::REPORT_SIZE]
         if (len(joined) != REPORT_SIZE * count or joined[::REPORT_SIZE] != _TEXT_BYTE * count
-                or joined[1::REPORT_SIZE].translate(None, _LENGTHS)):
+                or lengths.translate(None, _LENGTHS)):
             # not all of them: the text reports (64 bytes, type 0x60, a valid length) first
             count = 0
             for report in reports:
@@ -244,8 +245,9 @@ class HostConnection:
                 count += 1
             if not count:
                 return 0, None
-            reports = reports[:count]
-        taken, reply = assembler.feed_many([report[2 : 2 + report[1]] for report in reports])
+            reports, lengths = reports[:count], lengths[:count]
+        taken, reply = assembler.feed_many([report[2 : 2 + report[1]] for report in reports],
+                                           lengths)
         if reply is None:
             return taken, None
         self.state = State.READY

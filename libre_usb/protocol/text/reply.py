@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import functools
 import re
+import zlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -88,6 +90,22 @@ _END_LONGEST = len(b"CKSM:01234567\r\nCMD Fail!\r\n")
 #: a line that ends like a checksum line (matched up to the CRLF that ends the line)
 _CKSM_LINE_END = re.compile(rb"CKSM:[0-9A-Fa-f]{8}\Z")
 _TRAILER = re.compile(rb"(\d{1,9}),([0-9A-Fa-f]{8})\Z")
+
+
+def _bytes_total(data: bytes) -> int:
+    """``sum(data)``, by two checksums computed in C for up to 65,520 bytes: the first half
+    of an Adler-32 (RFC 1950 section 8.2) is 1 + the byte sum modulo 65521, and the bytes
+    read as one number give the byte sum modulo 255 (256 = 1 modulo 255); the sum, under
+    65521 * 255, is the one number below that with both remainders (the Chinese remainder
+    theorem). A third of the time of ``sum`` on a batch of reports."""
+    if len(data) >= _ADLER_MOD:
+        return sum(data)
+    low = ((zlib.adler32(data) & 0xFFFF) - 1) % _ADLER_MOD
+    return low + _ADLER_MOD * ((int.from_bytes(data, "little") % 255 - low) * _INVERSE % 255)
+
+
+_ADLER_MOD = 65521
+_INVERSE = pow(_ADLER_MOD, -1, 255)
 
 
 def byte_sum(data: bytes) -> int:
@@ -167,14 +185,17 @@ class TextReplyAssembler:
             raise ProtocolError(f"text reply larger than {self._max_bytes} bytes")
         return self._take(payload, (len(payload),), strict=True)[1]
 
-    def feed_many(self, payloads: list[bytes]) -> tuple[int, TextReply | None]:
+    def feed_many(self, payloads: list[bytes],
+                  sizes: Sequence[int] | None = None) -> tuple[int, TextReply | None]:
         """:meth:`feed` for several payloads in a row: returns how many it took and, when
         the last of them completed the reply, the reply. It takes the payloads before one
         that :meth:`feed` would raise for (too large a reply, a wrong checksum), and stops:
-        feed that one next."""
+        feed that one next. ``sizes``: their lengths, when the caller has them (the length
+        bytes of their reports)."""
         if self.done:
             return 0, None
-        sizes = [len(payload) for payload in payloads]
+        if sizes is None:
+            sizes = [len(payload) for payload in payloads]
         room = self._max_bytes - self._size
         if sum(sizes) > room:
             count = 0
@@ -190,7 +211,7 @@ class TextReplyAssembler:
         self._size += sum(sizes[:taken])
         return taken, reply
 
-    def _take(self, data: bytes, sizes: list[int] | tuple[int, ...], *,
+    def _take(self, data: bytes, sizes: Sequence[int], *,
               strict: bool) -> tuple[int, TextReply | None]:
         """Add ``data`` (payloads of ``sizes`` bytes each, in a row); see feed_many."""
         pending = self._pending
@@ -208,7 +229,7 @@ class TextReplyAssembler:
             edge += sizes[index]
         message = bytes(pending[: end.start()])
         checksum = int(end[1], 16)
-        total = (self._sum + sum(message)) & 0xFFFFFFFF
+        total = (self._sum + _bytes_total(message)) & 0xFFFFFFFF
         if total != checksum:
             if strict:
                 raise ChecksumError(
@@ -247,7 +268,7 @@ class TextReplyAssembler:
                 return
         complete = bytes(pending[: last + 2])
         del pending[: last + 2]
-        self._sum += sum(complete)
+        self._sum += _bytes_total(complete)
         lines = self._lines
         lines += complete.split(CRLF)
         lines.pop()  # the empty piece after the last CRLF
