@@ -337,3 +337,18 @@ def test_plain_rows_reads_all_lines_or_none() -> None:
         want = [records._plain_numbers(line) for line in batch]
         got = records._plain_rows(batch)
         assert got == (want if None not in want else None), batch
+
+
+def test_lines_are_numbered_a_block_at_a_time_as_one_by_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """_numbered reads _BLOCK lines at once (bounding the numbers held at a time): the same
+    pairs as line by line, whatever block holds a line that is not plain."""
+    rng = random.Random(17)
+    lines = [",".join(p for p in (a, b) if p or b).encode() for a in PIECES for b in PIECES]
+    plain = [line for line in lines if PLAIN_BYTES.fullmatch(line)]
+    monkeypatch.setattr(records, "_BLOCK", 4)
+    for _ in range(200):
+        batch = rng.sample(plain, rng.randrange(12)) + rng.sample(lines, rng.randrange(3))
+        rng.shuffle(batch)
+        assert list(records._numbered(batch)) == [(line, records._plain_numbers(line))
+                                                  for line in batch]
