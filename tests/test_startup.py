@@ -173,3 +173,24 @@ def test_the_date_styles_the_command_line_offers_are_the_writers() -> None:
 
     assert export.LIBREVIEW_DATE_STYLES == tuple(sorted(libreview_csv.DATE_STYLES))
     assert export.LIBREVIEW_DEFAULT_DATE_STYLE == libreview_csv.DEFAULT_DATE_STYLE
+
+
+def test_the_collector_is_off_for_start_up_and_on_for_the_command(tmp_path: Path) -> None:
+    """__main__ imports with the cyclic collector off; the command line freezes what start-up
+    made and turns the collector on again before the command runs."""
+    script = ("import gc, sys\n"
+              "from libre_usb.__main__ import _main\n"
+              "from libre_usb.cli import device_cmds\n"
+              "seen = []\n"
+              "real = device_cmds.open_session\n"
+              "def spy(*a, **k):\n"
+              "    seen.append((gc.isenabled(), gc.get_freeze_count() > 0))\n"
+              "    return real(*a, **k)\n"
+              "device_cmds.open_session = spy\n"
+              f"sys.argv = ['libre-dump', 'dump', '--device', 'sim:neo?days=1', '-o', "
+              f"{str(tmp_path / 'd.json')!r}, '-q']\n"
+              "code = _main()\n"
+              "print(code, seen[0], gc.isenabled())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split("\n")[0] == "0 (True, True) True", done.stderr

@@ -9,6 +9,7 @@ note is shown as ``\\x1b``, not obeyed).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import math
 import signal
@@ -192,6 +193,7 @@ def main(debug: bool) -> None:
     5 timeout, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM): 128 + the
     signal number, as shells report it.
     """
+    resume_collector()
     # logging is configured when the first message is written (most runs write none, and
     # importing logging costs a few ms of start-up: libre_usb.logs); with --debug at once
     logs.configure_lazily(logs.DEBUG if debug else logs.WARNING,
@@ -201,6 +203,22 @@ def main(debug: bool) -> None:
     # From here on a signal unwinds (output files are cleaned up, not left half written)
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _terminate)
+
+
+#: set by ``libre_usb.__main__``, which imports the command line with the cyclic garbage
+#: collector off
+collector_paused = False
+
+
+def resume_collector() -> None:
+    """After start-up's imports (the command's module included), before the command runs:
+    what they made lives as long as the process, so it is frozen (never traversed by a
+    collection) and the collector is on again."""
+    global collector_paused
+    if collector_paused:
+        collector_paused = False
+        gc.freeze()
+        gc.enable()
 
 
 def _configure_logging(debug: bool) -> None:
