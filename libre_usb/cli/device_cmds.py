@@ -117,7 +117,10 @@ def open_session(device: str | None, model: str | None, timeout: float,
         elif shareable and protocol is None:
             protocol = "text"  # the protocol whose transcripts can be made shareable
         session = Session(transport, model, timeout_ms=int(timeout * 1000),
-                          progress=status.update if status is not None else None,
+                          # no callback where no line is shown (-q, not a terminal): the
+                          # session then takes the reports waiting in bigger batches
+                          progress=(status.update if status is not None and status.enabled
+                                    else None),
                           deadline_s=deadline, protocol=protocol)
         if recorder is not None and shareable and session.protocol == "binary":
             raise InputError("--record with --redact: a shareable transcript of the binary "
