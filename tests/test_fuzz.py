@@ -50,6 +50,8 @@ from libre_usb.upload.report import FORMATS as REPORT_FORMATS
 from libre_usb.upload.report import render as render_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from streams import chunked
+
 from fuzz.targets import source_of
 
 FAST = settings(max_examples=150, deadline=None,
@@ -74,16 +76,6 @@ json_values = st.recursive(
     | st.dictionaries(st.text(max_size=12), children, max_size=5),
     max_leaves=30,
 )
-
-
-def chunked(stream: bytes, sizes: list[int]) -> list[bytes]:
-    out, at, index = [], 0, 0
-    while at < len(stream):
-        size = sizes[index % len(sizes)]
-        out.append(stream[at : at + size])
-        at += size
-        index += 1
-    return out
 
 
 def assemble(pieces: list[bytes]) -> TextReply | None:

@@ -16,6 +16,7 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from streams import chunked
 
 from libre_usb.errors import LibreDumpError
 from libre_usb.protocol.connection import HostConnection, State, TextResponse
@@ -50,16 +51,6 @@ def _replies(draw: st.DrawFn) -> bytes:
 
 
 replies = st.composite(_replies)()
-
-
-def _pieces(stream: bytes, sizes: list[int]) -> list[bytes]:
-    out, at, index = [], 0, 0
-    while at < len(stream):
-        size = sizes[index % len(sizes)]
-        out.append(stream[at : at + size])
-        at += size
-        index += 1
-    return out
 
 
 def _reference(stream: bytes) -> tuple[TextReply, int] | str | None:
@@ -130,7 +121,7 @@ def _feed_in_groups(pieces: list[bytes],
 @given(replies, st.lists(st.integers(1, MAX_PAYLOAD), min_size=1, max_size=8),
        st.integers(1, 40))
 def test_feed_many_gives_what_feed_gives(stream: bytes, sizes: list[int], group: int) -> None:
-    pieces = _pieces(stream, sizes)
+    pieces = chunked(stream, sizes)
     one, used_one, counts_one = _feed_one_by_one(pieces)
     many, used_many, counts_many = _feed_in_groups(pieces, group)
     assert (many, used_many) == (one, used_one)
@@ -143,7 +134,7 @@ def test_feed_many_gives_what_feed_gives(stream: bytes, sizes: list[int], group:
 @given(replies, st.lists(st.integers(1, MAX_PAYLOAD), min_size=1, max_size=8))
 def test_the_assembler_reads_the_format_as_a_plain_line_by_line_reading(
         stream: bytes, sizes: list[int]) -> None:
-    pieces = _pieces(stream, sizes)
+    pieces = chunked(stream, sizes)
     result, used, _ = _feed_in_groups(pieces, 16)
     expected = _reference(stream)
     if sum(map(len, pieces[:used])) > 2000:
@@ -165,7 +156,7 @@ def test_the_assembler_reads_the_format_as_a_plain_line_by_line_reading(
 def test_feed_many_takes_a_long_reply_and_leaves_what_follows() -> None:
     message = b"".join(b"%d,1,2,3\r\n" % i for i in range(500))
     stream = build_text_reply(message)
-    pieces = [*_pieces(stream, [MAX_PAYLOAD]), b"next reply"]
+    pieces = [*chunked(stream, [MAX_PAYLOAD]), b"next reply"]
     assembler = TextReplyAssembler()
     taken, reply = assembler.feed_many(pieces)
     assert taken == len(pieces) - 1
