@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
+DEBUG, INFO, WARNING = 10, 20, 30
 
 #: messages below this level are dropped before logging is imported (0: none are)
 threshold = 0
@@ -66,16 +66,14 @@ class Logger:
     def warning(self, message: str, *args: object) -> None:
         self._emit(WARNING, message, args)
 
-    def log(self, level: int, message: str, *args: object) -> None:
-        self._emit(level, message, args)
-
     def _emit(self, level: int, message: str, args: tuple[object, ...]) -> None:
         if level < threshold:
             return
         ready()
         import logging
 
-        # stacklevel 3: the record names the caller of debug()/info()/..., not this module
+        # stacklevel 3: the record names the caller of debug()/info()/warning(), not this
+        # module
         logging.getLogger(self.name).log(level, message, *args, stacklevel=3)
 
 

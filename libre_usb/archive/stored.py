@@ -377,13 +377,10 @@ def _csv_line(cls: type[Stored], unit: str, quote: Quote, raw_cell: Callable[[An
     return made
 
 
-#: :data:`_CELLS` as csv.writer writes them (``q``: :class:`Quote`)
-_LINE_CELLS = {
-    "int": "{v}", "int?": "'' if {v} is None else {v}", "str": "q({v})",
-    "str?": "'' if {v} is None else q({v})", "bool": "'true' if {v} else 'false'",
-    "time?": "'' if {v} is None else {v}", "decimal?": "'' if {v} is None else str(float({v}))",
-    "raw": "raw_cell({v})",
-}
+#: :data:`_CELLS` as csv.writer writes them, inside an f-string (``q``: :class:`Quote`):
+#: numbers need no str(), texts may need quoting; the others are the same
+_LINE_CELLS = {**_CELLS, "int": "{v}", "int?": "'' if {v} is None else {v}", "str": "q({v})",
+               "str?": "'' if {v} is None else q({v})"}
 
 
 class _Lines:

@@ -129,7 +129,9 @@ class _Group(click.Group):
             fail(exc.format_message())
             value = exc.exit_code
         finally:
-            logs.reset()  # a process that runs the command line again, or the library, after
+            # back to the library's default for what runs after in the same process (the
+            # library itself, or the command line again, as the tests run it)
+            logs.reset()
         if not standalone_mode:
             return value
         sys.exit(value if isinstance(value, int) else 0)

@@ -27,9 +27,7 @@ client, with other commands in another order, still replays.
 
 from __future__ import annotations
 
-import functools
 import io
-import itertools
 import re
 import time
 from collections.abc import Iterator
@@ -61,26 +59,6 @@ MAX_REPORTS = 250_000
 #: ``{"dir", "data", "t"}``): read with one match instead of the JSON parser; any other
 #: spelling of the same object goes through the JSON parser (msgspec)
 _OUR_LINE = re.compile(r'\{"dir": "(in|out)", "data": "([0-9a-f]{128})", "t": [0-9.e+-]+\}')
-
-
-#: the most a transcript may be for :meth:`ReplayTransport.from_file` to read it whole (a
-#: 90-day session's is 2 MB in 11,500 lines); a larger one is read line by line
-_WHOLE_BYTES = 4 * 1024 * 1024
-_WHOLE_LINES = 32 * 1024
-
-
-class _PlainLine(msgspec.Struct):
-    """The fields of a transcript line a player reads (the others are skipped)."""
-
-    dir: str
-    data: Any = None
-    product_id: Any = None
-    decrypted: Any = None
-
-
-@functools.cache
-def _plain_lines() -> msgspec.json.Decoder[_PlainLine]:
-    return msgspec.json.Decoder(_PlainLine)
 
 
 def _key(report: bytes) -> tuple[str, bytes]:
@@ -130,14 +108,9 @@ class ReplayTransport(Transport):
         path = Path(path)
         try:
             # any input kind (a pipe, /dev/stdin, a FIFO) is bounded in bytes and in waiting
-            with open_input(path, MAX_TRANSCRIPT_BYTES) as raw:
-                if raw.size is not None and raw.size <= _WHOLE_BYTES:  # a regular file
-                    whole = cls._from_plain_lines(raw.read(_WHOLE_BYTES + 1), str(path))
-                    if whole is not None:
-                        return whole
-                    raw.seek(0)
-                with io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8") as handle:
-                    return cls.from_lines(handle, str(path))
+            with open_input(path, MAX_TRANSCRIPT_BYTES) as raw, io.TextIOWrapper(
+                    io.BufferedReader(raw), encoding="utf-8") as handle:
+                return cls.from_lines(handle, str(path))
         except UnicodeDecodeError:
             raise InputError(f"{path}: not a transcript (not UTF-8 text)") from None
         except OSError as exc:
@@ -195,69 +168,6 @@ class ReplayTransport(Transport):
         if not exchanges and not initial:
             raise InputError(f"{name}: not a transcript (no \"in\" or \"out\" report in it)")
         return cls(initial, exchanges, product_id, f"replay:{name}", decrypted=decrypted)
-
-    @classmethod
-    def _from_plain_lines(cls, data: bytes, name: str) -> ReplayTransport | None:
-        """:meth:`from_lines` for a whole transcript of plain lines (as our recorder writes
-        them), read by one JSON Lines decoder call and a hex decoding per report instead of
-        line by line (23 -> 10 ms for a 90-day session); None for anything else, which
-        :meth:`from_lines` reads (and names what is wrong in it).
-
-        Plain: ASCII, no CR, each line one JSON object from its first character to its last
-        (no blank line, no space around it), no line near :data:`MAX_LINE` characters, every
-        report 64 bytes. A LF cannot occur inside a JSON value and ``}`` is followed by
-        ``{`` only between two values, so ``}\\n{`` at every line end and as many objects
-        as lines mean that each line holds one object, as :meth:`from_lines` reads it."""
-        ends = data.count(b"\n") - data.endswith(b"\n")  # line ends before the last line
-        if (len(data) > _WHOLE_BYTES or ends >= _WHOLE_LINES or not data.isascii()
-                or b"\r" in data or data[:1] != b"{" or not data.endswith((b"}", b"}\n"))
-                or data.count(b"}\n{") != ends):
-            return None
-        # every line is shorter than MAX_LINE if every whole block of half of it has a LF
-        block = MAX_LINE // 2
-        if any(data.find(b"\n", at, at + block) < 0
-               for at in range(0, len(data) - block + 1, block)):
-            return None
-        try:
-            lines = _plain_lines().decode_lines(data)
-        except (msgspec.DecodeError, RecursionError):
-            return None
-        if len(lines) != ends + 1:
-            return None
-        directions = [line.dir for line in lines]
-        product_id: int | None = None
-        decrypted = False
-        others = [number for number, direction in enumerate(directions)
-                  if direction != "in" and direction != "out"]
-        kept: list[_PlainLine] = []
-        at = 0
-        for number in others:  # the meta line, an end line: few
-            kept += lines[at:number]
-            at = number + 1
-            if lines[number].dir == "meta":
-                try:
-                    product_id = _product_id(lines[number].product_id, name, number + 1)
-                except InputError:
-                    return None
-                decrypted = lines[number].decrypted is True
-        if others:
-            kept += lines[at:]
-            directions = [line.dir for line in kept]
-        if not kept or len(kept) > MAX_REPORTS:
-            return None
-        try:
-            reports = list(map(bytes.fromhex, [line.data for line in kept]))
-        except (TypeError, ValueError):  # a "data" that is no hex string
-            return None
-        if set(map(len, reports)) != {REPORT_SIZE}:
-            return None
-        outs = [index for index, direction in enumerate(directions) if direction == "out"]
-        outs.append(len(reports))
-        exchanges = [_Exchange(_key(reports[out]), reports[out + 1 : after],
-                               msg_type=reports[out][0])
-                     for out, after in itertools.pairwise(outs)]
-        return cls(reports[: outs[0]], exchanges, product_id, f"replay:{name}",
-                   decrypted=decrypted)
 
     def write(self, report: bytes) -> None:
         report = check_report(report)
