@@ -1,30 +1,23 @@
-"""The fast way of parse_lines (history lines of plain numbers, reading lines whose number
-fields are plain numbers) against the general way (split_line, then parse_fields field by
-field): the same records, spelled the same (repr: Decimal('3.5') is not Decimal('3.50')),
+"""The fast way of parse_lines (history lines of plain numbers) against the general way
+(split_line, then parse_fields field by field): the same records, spelled the same (repr),
 the same counts of lines kept raw.
 
-Lines: the virtual readers' history and ``$arresult?`` lines, the real reader lines of the
-other tests (glucometerutils issues #63, #103 and PR #131 in protocol.md, issue #137's Libre 2
-lines in tests/data/), and all of them spoiled field by field (signs, leading zeros, spaces,
-10- and 20-digit numbers, HI/LO, ketones, every flag and comment bit, half units, the
-reader's 255 dates, quoted notes with commas, quotes, CR and LF, broken UTF-8, a field more
-or less)."""
+Lines: the virtual readers' history lines, the real history lines of the other tests
+(glucometerutils issue #63, the Libre 3's in protocol.md), and all of them spoiled field by
+field (signs, leading zeros, spaces, 10- and 20-digit numbers, the reader's 255 dates,
+broken UTF-8, a field more or less); any line hypothesis makes, for every parser."""
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Iterator
 
 import pytest
-from captures import DATA, need
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_models_libre import ISSUE_63_HISTORY, ISSUE_103_ARRESULT
+from test_models_libre import ISSUE_63_HISTORY
 from test_models_libre3 import HISTORY as LIBRE3_HISTORY
-from test_models_libre3 import NOTED as LIBRE3_NOTED
-from test_models_libre3 import PLAIN as LIBRE3_PLAIN
 
 from libre_usb.model import Record
 from libre_usb.protocol.text import layouts, records
@@ -36,41 +29,21 @@ from libre_usb.protocol.text.records import (
     split_line,
 )
 from libre_usb.simulator.content import generate
-from libre_usb.simulator.lines import (
-    arresult_line,
-    history_line,
-    libre3_arresult_line,
-    libre3_history_line,
-)
+from libre_usb.simulator.lines import history_line, libre3_history_line
 
 SPOILERS = ["0", "1", "2", "99", "100", "255", "13", "31", "32", "60", "007", "-1", "+1",
             " 1", "", "123456789", "1234567890", "99999999999999999999", "1.5", "x", "\u0661"]
-#: what else a reading line's fields may hold: out-of-range values, quoted notes (commas,
-#: quotes, line breaks), a quoted number, a full-width digit, a flag that is no flag
+#: what else a line's fields may hold (for the lines hypothesis makes): out-of-range values,
+#: quoted notes (commas, quotes, line breaks), a quoted number, a full-width digit
 READING_SPOILERS = [*SPOILERS, "HI", "LO", '"12"', '"a,b"', '"x\r\ny"', '"say ""hi"""', '"',
                     '""', "a\rb", "a\nb", "Caf\u00e9", "\uff11", "0x1", "1e3", "-0", "0,1"]
-#: every number field of a reading is also set to each of these
+#: numbers and times the lines hypothesis makes may hold
 NUMBERS = ["0", "1", "2", "3", "7", "17", "18", "19", "27", "63", "64", "127", "255",
            "999999999", "1000000000", "01", "-0"]
-#: the time fields too
 TIMES = ["0", "1", "12", "13", "24", "29", "30", "31", "59", "60", "99", "100", "255"]
 
-#: real Libre 2 $arresult? lines (glucometerutils issue #137): 38 and 47 fields, a signed
-#: raw field, empty unquoted comments
-ISSUE_137 = [",".join(line["fields"]) for line in json.loads(need(
-    DATA / "glucometerutils-issue137" / "arresult_fields.json").read_text("utf-8"))["lines"]]
-#: issue #103's Libre 1 line with every logbook entry and comment set, 44 fields
-ISSUE_103_NOTED = (
-    '1661,2,2,28,21,9,38,49,1,2,0,0,126,1,4,1,1,1,1,63,0,0,3,11,0,1,45,0,0,'
-    '"Intense","Mod\u2026","Fin de sport","Alcool","","",7,2,28,21,9,38,49,1,7')
-REAL_READINGS = {
-    "libre_arresult": [ISSUE_103_ARRESULT, ISSUE_103_NOTED],
-    "libre2_arresult": ISSUE_137,
-    "libre3_arresult": [LIBRE3_NOTED, LIBRE3_PLAIN],
-}
 REAL_HISTORY = {"libre_history": [ISSUE_63_HISTORY], "libre2_history": [ISSUE_63_HISTORY],
                 "libre3_history": LIBRE3_HISTORY}
-MODELS = {"libre": "libre", "libre2": "libre2", "libre3": "libre3"}
 
 
 def _general(parser: str, lines: list[bytes]) -> tuple[list[Record], LineStats]:
@@ -112,18 +85,6 @@ def _history_lines(model: str, seed: int = 3, days: int = 2) -> list[bytes]:
     lines = [write(record).encode() for record in generate(seed, model=model, days=days).history]
     assert len(lines) > 150, model
     return lines
-
-
-def _reading_lines(model: str, seed: int = 3, days: int = 30) -> list[bytes]:
-    """The $arresult? lines the virtual reader ``model`` sends, readings only."""
-    content = generate(seed, model=model, days=days)
-    if model == "libre3":
-        lines = [libre3_arresult_line(r) for r in content.results]
-    else:
-        lines = [arresult_line(r, content.comments, model) for r in content.results]
-    out = [line.encode() for line in lines if line.split(",")[1] == "2"]
-    assert len(out) > 100, model
-    return out
 
 
 def _fields(line: bytes) -> list[bytes]:
@@ -177,83 +138,11 @@ def test_plain_history_lines_parse_as_the_general_way(
     assert 0 < counter.calls < len(spoiled)  # both ways were taken
 
 
-# -- reading lines ---------------------------------------------------------------------------
-
-@pytest.mark.parametrize("model", list(MODELS))
-def test_reading_lines_parse_as_the_general_way(
-        model: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    parser = f"{model}_arresult"
-    lines = _reading_lines(model)
+def test_the_real_history_lines_take_the_fast_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real readers' history lines are not left to the general way (a fast way that fits
+    only our own simulator's lines would not be one)."""
     counter = _Counter(monkeypatch)
-    out = _same(parser, lines)
-    assert counter.calls == 0  # every line took the fast way
-    kinds = {r.kind.value for r in out}
-    assert {"scan", "glucose", "insulin", "food"} <= kinds, kinds
-    spoiled = list(_spoiled(lines[:25], READING_SPOILERS, 5))
-    assert len(spoiled) > 3000
-    counter.calls = 0
-    _same(parser, spoiled)
-    assert 0 < counter.calls < len(spoiled)  # both ways were taken
-
-
-def _variants(parser: str, line: str) -> Iterator[bytes]:
-    """``line`` with each field a reading layout reads set to each value it may take."""
-    family, command = PARSER_FAMILIES[parser]
-    base = _fields(line.encode())
-    layout = layouts.find(family, command, 2, len(base))
-    assert layout is not None, (parser, len(base))
-    at = layout.at
-    yield line.encode()
-    for index in range(2, 8):
-        for value in TIMES:
-            yield _with(base, index, value.encode())
-    flags = [at[name] for name in ("error_flag", "rapid_flag", "long_flag", "food_flag",
-                                   "exercise", "medication")]
-    for index in flags:
-        for value in ("0", "1", "2", "", "01", " 1"):
-            yield _with(base, index, value.encode())
-    numbers = [0, 1, *(at[name] for name in records._READING_NUMBERS if name in at)]
-    for reading_type in ("0", "1", "2", "3", "255"):
-        typed = _with(base, at["reading_type"], reading_type.encode()).split(b",")
-        typed = _fields(b",".join(typed))
-        for index in numbers:
-            for value in [*NUMBERS, "HI", "LO"]:
-                yield _with(typed, index, value.encode())
-    # every logbook entry at once, with odd half units and all six comments
-    full = list(base)
-    for name in ("rapid_flag", "long_flag", "food_flag", "exercise", "medication"):
-        full[at[name]] = b"1"
-    for name, value in (("rapid_half", b"7"), ("long_half", b"3"), ("carbs", b"45"),
-                        ("comment_bits", b"127")):
-        if name in at:
-            full[at[name]] = value
-    if "comments" in at:
-        notes = [b'"a,b"', b'"say ""hi"""', b'"x\r\ny"', b'"\xe5\xa4\x9c"', b'""', b"plain"]
-        full[at["comments"]:at["comments"] + 6] = notes
-    yield b",".join(full)
-
-
-@pytest.mark.parametrize(("parser", "line"), [(parser, line) for parser, lines in
-                                              REAL_READINGS.items() for line in lines])
-def test_real_reading_lines_and_their_variants_parse_as_the_general_way(
-        parser: str, line: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    variants = list(_variants(parser, line))
-    assert len(variants) > 300
-    counter = _Counter(monkeypatch)
-    out = _same(parser, variants)
-    assert 0 < counter.calls < len(variants)  # both ways were taken
-    kinds = {r.kind.value for r in out}
-    assert {"scan", "glucose", "ketone", "insulin", "food", "exercise", "medication",
-            "unknown"} <= kinds, kinds
-    if "libre3" not in parser:
-        assert "note" in kinds
-
-
-def test_the_real_lines_take_the_fast_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real readers' lines are not left to the general way (a fast way that fits only
-    our own simulator's lines would not be one)."""
-    counter = _Counter(monkeypatch)
-    for parser, lines in [*REAL_READINGS.items(), *REAL_HISTORY.items()]:
+    for parser, lines in REAL_HISTORY.items():
         command = PARSER_FAMILIES[parser][1]
         parse_lines(parser, [line.encode() for line in lines], command)
     assert counter.calls == 0
@@ -310,16 +199,6 @@ def test_plain_numbers_reads_exactly_the_plain_lines() -> None:
                 seen += want is not None
     assert records._plain_numbers(b"") is None
     assert seen > 50
-
-
-def test_plain_texts_reads_exactly_plain_fields() -> None:
-    plain = re.compile("0|[1-9][0-9]{0,8}")
-    for a in PIECES:
-        for b in PIECES:
-            for texts in ((a,), (a, b), (a, b, "7")):
-                want = ([int(x) for x in texts]
-                        if all(plain.fullmatch(x) for x in texts) else None)
-                assert records._plain_texts(texts) == want, texts
 
 
 def test_plain_rows_reads_all_lines_or_none() -> None:

@@ -489,14 +489,14 @@ def parse_lines(parser: str, lines: Iterable[bytes], source: str,
     fits no layout is kept as an :class:`UnknownRecord` (and counted in ``stats``) rather
     than dropped, guessed at or allowed to stop the dump.
 
-    The lines of nearly every dump (history lines, readings) are read by the fast decoders
-    below when every field they read as a number is a plain number; they give what
-    :func:`parse_fields` gives (tests/test_text_records_fast.py compares both ways). Any
-    other line, and any line a fast decoder declines, goes through :func:`parse_fields`."""
+    History lines of plain numbers only (the bulk of every dump) are read by the fast
+    history decoders below; they give what :func:`parse_fields` gives
+    (tests/test_text_records_fast.py compares both ways). Every other line goes through
+    :func:`parse_fields`."""
     family, command = PARSER_FAMILIES[parser]
     if source != command:
         raise ValueError(f"parser {parser} reads {command} lines, not {source}")
-    history, readings = _fast_decoders(family, command)
+    history = _fast_decoders(family, command)
     at_type = type_index(command)
     out: list[Record] = []
     numbered: Iterable[tuple[bytes, list[int] | None]]
@@ -513,18 +513,7 @@ def parse_lines(parser: str, lines: Iterable[bytes], source: str,
             if decode_history is not None:
                 out.append(decode_history(numbers))
                 continue
-        fields = split_line(line)
-        if readings and len(fields) > at_type:
-            decode_reading = readings.get((fields[at_type], len(fields)))
-            if decode_reading is not None:
-                try:
-                    records = decode_reading(fields)
-                except (ValueError, IndexError, ArithmeticError):
-                    records = None  # parse_fields says what the line is
-                if records is not None:
-                    out.extend(records)
-                    continue
-        out.extend(parse_fields(family, command, fields, stats))
+        out.extend(parse_fields(family, command, split_line(line), stats))
     return out
 
 
@@ -588,32 +577,6 @@ def _numbered(lines: Sequence[bytes]) -> Iterator[tuple[bytes, list[int] | None]
                 yield line, _plain_numbers(line)
 
 
-def _plain_texts(texts: Sequence[str]) -> list[int] | None:
-    """:func:`_plain_numbers` of fields already split: their numbers when each is a plain
-    number, else None."""
-    joined = ",".join(texts)
-    if not (joined.isascii() and joined.replace(",", "").isdigit()):
-        return None  # a character that is not an ASCII digit, or no digit at all
-    try:
-        numbers = _NUMBER_LIST.decode("[" + joined + "]")
-    except _NOT_PLAIN:
-        return None
-    # a field with a comma in it (a quoted one) would make more numbers than fields
-    return numbers if len(numbers) == len(texts) else None
-
-
-def _plain_time(numbers: Sequence[int], start: int) -> dt.datetime | None:
-    """:func:`reader_time` of six plain numbers (month, day, year, hour, minute, second)."""
-    year = numbers[start + 2]
-    if year > 99:
-        return None
-    try:
-        return dt.datetime(2000 + year, numbers[start], numbers[start + 1], numbers[start + 3],
-                           numbers[start + 4], numbers[start + 5])
-    except (ValueError, OverflowError):  # no such date (the reader's 255s)
-        return None
-
-
 def _shared(raw: tuple[tuple[int, str], ...]) -> tuple[tuple[int, str], ...]:
     """``raw``, or the equal tuple made before (readers repeat the same unknown fields line
     after line: one copy of each)."""
@@ -653,7 +616,7 @@ def _history_fast(layout: Layout) -> Callable[[list[int]], Record]:
             kept[valid, flag_known] = indices, _picker(indices)
 
     def decode(numbers: list[int]) -> Record:
-        when = None  # _plain_time(numbers, 2), written out (8,584 lines in 90 days)
+        when = None  # reader_time of the numbers, written out (8,584 lines in 90 days)
         if numbers[4] <= 99:
             try:
                 when = dt.datetime(2000 + numbers[4], numbers[2], numbers[3], numbers[5],
@@ -677,143 +640,11 @@ def _history_fast(layout: Layout) -> Callable[[list[int]], Record]:
     return decode
 
 
-#: the fields a reading layout may read as a number (the flags are read as text)
-_READING_NUMBERS = ("reading_type", "value", "trend", "errors", "comment_bits", "rapid_half",
-                    "long_half", "carbs")
-_CENT = Decimal("0.01")
-
-
-@functools.lru_cache(maxsize=1024)
-def _kept(count: int, known: int) -> tuple[tuple[int, ...], Callable[[Sequence[Any]], Any]]:
-    """The indices below ``count`` whose bit is not set in ``known``, and their picker."""
-    indices = tuple(i for i in range(count) if not known >> i & 1)
-    return indices, _picker(indices)
-
-
-def _reading_fast(layout: Layout) -> Callable[[list[str]], list[Record] | None]:
-    """:func:`_reading_line` of a line whose every field it may read as a number (id, time
-    and the fields of :data:`_READING_NUMBERS`) is a plain number; None for any other line
-    (then :func:`parse_fields` reads it)."""
-    at = layout.at
-    count = layout.fields
-    numeric = sorted({0, *range(2, 8), *(at[name] for name in _READING_NUMBERS if name in at)})
-    assert numeric[1:7] == list(range(2, 8)), layout  # the time at 1..6 of the numbers
-    pick = operator.itemgetter(*numeric)
-    slot = {index: place for place, index in enumerate(numeric)}
-    type_slot, value_at = slot[at["reading_type"]], at["value"]
-    value_slot, trend_at, trend_slot = slot[value_at], at["trend"], slot[at["trend"]]
-    errors_slot = slot[at["errors"]] if "errors" in at else None
-    #: (index, slot) of the rapid-acting dose, in the layouts that have one
-    rapid_half = (at["rapid_half"], slot[at["rapid_half"]]) if "rapid_half" in at else None
-    long_at, carbs_at = at["long_half"], at["carbs"]
-    long_slot, carbs_slot = slot[long_at], slot[carbs_at]
-    bits_at, comments = at.get("comment_bits"), at.get("comments", 0)
-    bits_slot = None if bits_at is None else slot[bits_at]
-    flags = (at["error_flag"], at["rapid_flag"], at["long_flag"], at["food_flag"],
-             at["exercise"], at["medication"])
-    pick_flags = operator.itemgetter(*flags)
-
-    def flags_known(texts: tuple[str, ...]) -> int:
-        """The bits of the flags that read as flags (0 or 1; anything else stays raw)."""
-        return sum(1 << index for index, text in zip(flags, texts, strict=True)
-                   if text in ("0", "1"))
-
-    flag_bits = {texts: flags_known(texts) for texts in itertools.product("01", repeat=6)}
-    # always decoded: the id, the record type, the reading type, the value, the error field
-    # and the comment bits (then the time when valid, and the flags that are 0 or 1)
-    fixed = 0
-    for index in (0, 1, at["reading_type"], value_at, at.get("errors"), bits_at):
-        if index is not None:
-            fixed |= 1 << index
-    time_bits = sum(1 << i for i in range(2, 8))
-
-    def decode(fields: list[str]) -> list[Record] | None:
-        numbers = _plain_texts(pick(fields))
-        if numbers is None:
-            return None
-        reading_type = numbers[type_slot]
-        if reading_type > 2:
-            return None  # not a reading: parse_fields keeps the line raw
-        when = _plain_time(numbers, 1)
-        known = fixed | time_bits if when is not None else fixed
-        flag_texts = pick_flags(fields)
-        known_flags = flag_bits.get(flag_texts)
-        known |= flags_known(flag_texts) if known_flags is None else known_flags
-        error_flag, rapid, long, food, exercise, medication = flag_texts
-        record_id = numbers[0]
-        notes: list[Record] = []
-        bits = 0 if bits_slot is None else numbers[bits_slot] & 0x3F
-        if bits or "1" in flag_texts[1:]:
-            base: dict[str, Any] = {"record_id": record_id, "source": ARRESULT,
-                                    "record_type": 2, "local_time": when}
-            if rapid == "1":
-                units = None
-                if rapid_half is not None:
-                    units = Decimal(numbers[rapid_half[1]]) / 2
-                    known |= 1 << rapid_half[0]
-                notes.append(InsulinRecord(**base, insulin_type="rapid", units=units))
-            if long == "1":
-                known |= 1 << long_at
-                notes.append(InsulinRecord(**base, insulin_type="long",
-                                           units=Decimal(numbers[long_slot]) / 2))
-            if food == "1":
-                known |= 1 << carbs_at
-                notes.append(FoodRecord(**base, carbs_g=numbers[carbs_slot]))
-            if exercise == "1":
-                notes.append(ExerciseRecord(**base))
-            if medication == "1":
-                notes.append(MedicationRecord(**base))
-            for i in range(6):
-                if bits >> i & 1:
-                    known |= 1 << (comments + i)
-                    notes.append(NoteRecord(**base, comment_index=i + 1,
-                                            text=fields[comments + i]))
-        errors = 0 if errors_slot is None else numbers[errors_slot]
-        if reading_type == 1:
-            indices, pick_kept = _kept(count, known)
-            # as many values as indices: the picker is made of the indices
-            raw = _shared(tuple(zip(indices, pick_kept(fields), strict=False)))
-            ketone = (Decimal(numbers[value_slot]) / KETONE_FACTOR).quantize(_CENT)
-            reading: Record = KetoneRecord(
-                record_id=record_id, source=ARRESULT, record_type=2, local_time=when,
-                value_raw=fields[value_at], ketone_mmol_l=ketone, error_flag=error_flag == "1",
-                errors=errors, raw=raw)
-        else:
-            trend = None
-            if reading_type == 2:
-                trend = numbers[trend_slot]
-                known |= 1 << trend_at
-            indices, pick_kept = _kept(count, known)
-            raw = _shared(tuple(zip(indices, pick_kept(fields), strict=False)))
-            reading = (ScanRecord if reading_type == 2 else GlucoseRecord)(
-                record_id=record_id, source=ARRESULT, record_type=2, local_time=when,
-                value_raw=fields[value_at], glucose_mg_dl=numbers[value_slot], trend=trend,
-                error_flag=error_flag == "1", errors=errors, raw=raw)
-        if notes:
-            notes.insert(0, reading)
-            return notes
-        return [reading]
-    return decode
-
-
-_FAST: dict[str, Callable[[Layout], Callable[..., Any]]] = {
-    "history": _history_fast, "reading": _reading_fast}
-
-
 @functools.cache
-def _fast_decoders(family: str, command: str) -> tuple[
-        dict[tuple[int, int], Callable[[list[int]], Record]],
-        dict[tuple[str, int], Callable[[list[str]], list[Record] | None]]]:
-    """The fast decoders of the layouts of ``family`` and ``command``: history ones by
-    (record type, field count), reading ones by (record type as the reader writes it,
-    field count), as parse_fields would find the layout."""
-    history: dict[tuple[int, int], Callable[[list[int]], Record]] = {}
-    readings: dict[tuple[str, int], Callable[[list[str]], list[Record] | None]] = {}
-    for layout in LAYOUTS:
-        if (layout.family, layout.command) != (family, command):
-            continue
-        if layout.decoder == "history":
-            history[layout.record_type, layout.fields] = _history_fast(layout)
-        elif layout.decoder == "reading":
-            readings[str(layout.record_type), layout.fields] = _reading_fast(layout)
-    return history, readings
+def _fast_decoders(family: str, command: str) -> dict[tuple[int, int],
+                                                       Callable[[list[int]], Record]]:
+    """The fast history decoders of the layouts of ``family`` and ``command``, by (record
+    type, field count), as parse_fields would find the layout."""
+    return {(layout.record_type, layout.fields): _history_fast(layout) for layout in LAYOUTS
+            if (layout.family, layout.command) == (family, command)
+            and layout.decoder == "history"}
