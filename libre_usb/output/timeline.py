@@ -174,9 +174,10 @@ def machine_zone(localtime: Path = Path("/etc/localtime")) -> Zone:
 
     The link comes before tzlocal only to spare its cost (about 12 ms, most of a small dump's
     start-up: it tries each tail of the link's target as a zone name, and each miss imports
-    and searches the ``tzdata`` package) and changes no result: tzlocal reads the same link,
-    and where ``/etc/timezone`` disagrees with it tzlocal ignores that file (or fails, and the
-    link was used anyway)."""
+    and searches the ``tzdata`` package) and changes no zone: tzlocal reads the same link,
+    and where ``/etc/timezone`` names another zone tzlocal ignores that file (or fails, and
+    the link was used anyway). Only where ``/etc/timezone`` names the link's zone by an alias
+    (``US/Eastern`` for ``America/New_York``) is the link's name now the one shown."""
     tz = os.environ.get("TZ", "").strip().lstrip(":")
     if tz and _valid_key(tz):
         return Zone(zoneinfo.ZoneInfo(tz), tz, "$TZ")
