@@ -179,13 +179,11 @@ def write_json(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
     """The ``json`` format: one document, records grouped by kind (docs/formats.md)."""
     _check_unit(unit)
     records = in_order(dump.records)
-    counts = dict.fromkeys(GROUPS.values(), 0)
-    # where each kind's records start and end in the order written: each kind's pass below
-    # reads that stretch only (two numbers a kind: no list of the records is made)
+    # how many records of each kind, and where they start and end in the order written:
+    # each kind's pass below reads that stretch only (no list of the records is made)
     spans: dict[Kind, list[int]] = {}
     sizes: dict[Kind, int] = {}
     for index, record in enumerate(records):
-        counts[GROUPS[record.kind]] += 1
         span = spans.get(record.kind)
         if span is None:
             spans[record.kind] = [index, index]
@@ -193,6 +191,7 @@ def write_json(dump: Dump, out: IO[str], *, unit: str = MG_DL) -> None:
         else:
             span[1] = index
             sizes[record.kind] += 1
+    counts = {group: sizes.get(kind, 0) for kind, group in GROUPS.items()}
     head = _json({"format": FORMAT_NAME, "version": SCHEMA_VERSION, "unit": unit,
                   "device": dump.device.to_dict(), "timezone": dump.timezone,
                   "counts": counts}, 1)
